@@ -1,0 +1,100 @@
+"""PneumoniaMNIST through medmnist: data-root resolution, in-memory split tensors and batched augmentation."""
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import medmnist
+import numpy as np
+import torch
+import torch.nn.functional as F
+from medmnist.info import DEFAULT_ROOT
+
+DATA_ROOT_ENV = "PNEUMONIA_DATA_ROOT"
+DATA_FILE = "pneumoniamnist.npz"
+SPLITS = ("train", "val", "test")
+CLASS_NAMES = ("Normal", "Pneumonia")
+
+
+class DataNotFoundError(RuntimeError):
+    """The dataset file is missing and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # (N, 1, 28, 28) uint8
+    labels: torch.Tensor  # (N,) float32, 1 = pneumonia
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self) -> tuple[int, int]:
+        pneumonia = int(self.labels.sum())
+        return len(self) - pneumonia, pneumonia
+
+    def head(self, n: int) -> "Split":
+        return Split(self.images[:n], self.labels[:n])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    path: Path
+    sha256: str
+    splits: dict[str, Split]
+
+
+def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: the argument if given, else $PNEUMONIA_DATA_ROOT, else medmnist's default (~/.medmnist)."""
+    return Path(root or os.environ.get(DATA_ROOT_ENV) or DEFAULT_ROOT).expanduser()
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_dataset(root: str | os.PathLike | None = None) -> Dataset:
+    """Load all three splits; download only when the file is absent (medmnist would re-fetch a file whose MD5 differs)."""
+    root = resolve_data_root(root)
+    path = root / DATA_FILE
+    if not path.exists():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            medmnist.PneumoniaMNIST(split="train", root=str(root), download=True)
+        except Exception as error:  # medmnist wraps every network failure in a multi-line RuntimeError
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DataNotFoundError(
+                f"PneumoniaMNIST is not at {path} and could not be downloaded ({reason}); "
+                f"put {DATA_FILE} in that folder or point --data-root / ${DATA_ROOT_ENV} at the folder holding it."
+            ) from error
+    splits = {}
+    for split in SPLITS:
+        source = medmnist.PneumoniaMNIST(split=split, root=str(root), download=False)
+        images = torch.from_numpy(np.ascontiguousarray(source.imgs)).unsqueeze(1)
+        labels = torch.from_numpy(source.labels.reshape(-1).astype(np.float32))
+        splits[split] = Split(images, labels)
+    return Dataset(path=path, sha256=file_sha256(path), splits=splits)
+
+
+def to_unit_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images to float in [0, 1], the input every model takes."""
+    return images.float().div_(255.0)
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, flip: bool = True, max_degrees: float = 10.0) -> torch.Tensor:
+    """Per-image random horizontal flip (p=0.5) and rotation in ±max_degrees, as one batched affine warp.
+
+    Works on the images' device; empty corners are filled with black, as torchvision's RandomRotation does.
+    """
+    n = images.shape[0]
+    angles = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    mirror = torch.ones(n)
+    if flip:
+        mirror = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    zeros = torch.zeros(n)
+    # Rotation composed with an x-mirror: the sampling grid maps output pixels back to input pixels.
+    theta = torch.stack([torch.stack([cos * mirror, -sin, zeros], 1), torch.stack([sin * mirror, cos, zeros], 1)], 1)
+    grid = F.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

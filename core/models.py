@@ -1,0 +1,132 @@
+"""The report's two classifiers. Both take (N, 1, 28, 28) images in [0, 1] and return one pneumonia logit (N, 1).
+
+Each model does its own input normalisation (and, for ResNet-18, the batched resize to 224x224 on whatever
+device it runs on), so training, evaluation, the app and Grad-CAM all feed it the same thing.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
+
+WEIGHTS_FILE_ENV = "RESNET18_WEIGHTS"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        _conv_bn_relu(in_channels, out_channels),
+        _conv_bn_relu(out_channels, out_channels),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.25),
+    )
+
+
+class CustomCNN(nn.Module):
+    """Report Table 2: three blocks of two 3x3 conv+BN+ReLU, max-pool, dropout; classifier 1152→256→128→1.
+
+    615,521 trainable parameters: the table's column sums to 614,625 because it leaves out BatchNorm's 896.
+    """
+
+    input_size = 28
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(_conv_block(1, 32), _conv_block(32, 64), _conv_block(64, 128))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(128 * 3 * 3, 256), nn.ReLU(inplace=True), nn.Dropout(0.5),
+            nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Dropout(0.5),
+            nn.Linear(128, 1),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features((images - 0.5) / 0.5))
+
+    def cam_layer(self) -> nn.Module:
+        """Last conv+BN+ReLU of block 3: 7x7 maps, the finest that still carry the deepest features."""
+        return self.features[-1][1]
+
+
+class ResNet18Classifier(nn.Module):
+    """torchvision ResNet-18 with fc replaced by Dropout(0.5) + Linear(512→1); grey 28x28 → 3x224x224, ImageNet-normalised."""
+
+    input_size = 224
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = resnet18()
+        self.backbone.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 1))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.backbone_frozen = False
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False)
+        return self.backbone((x.expand(-1, 3, -1, -1) - self.mean) / self.std)
+
+    def cam_layer(self) -> nn.Module:
+        return self.backbone.layer4[-1]
+
+    def freeze_backbone(self, frozen: bool) -> None:
+        """Train only the new head (stage 1 of the report's fine-tuning) or everything (stage 2)."""
+        self.backbone_frozen = frozen
+        for name, parameter in self.backbone.named_parameters():
+            parameter.requires_grad = not frozen or name.startswith("fc.")
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "ResNet18Classifier":
+        super().train(mode)
+        if self.backbone_frozen:  # a frozen backbone keeps its ImageNet BatchNorm statistics too
+            for name, child in self.backbone.named_children():
+                child.train(mode and name == "fc")
+        return self
+
+
+ARCHITECTURES = {"custom_cnn": CustomCNN, "resnet18": ResNet18Classifier}
+
+
+def build_model(architecture: str) -> nn.Module:
+    return ARCHITECTURES[architecture]()
+
+
+def count_trainable_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_imagenet_weights(model: ResNet18Classifier, weights_file: str | os.PathLike | None = None) -> dict:
+    """Load ImageNet weights into the backbone from a local file (argument or $RESNET18_WEIGHTS) or torchvision's API.
+
+    Returns a record of the source for the card; raises OSError/RuntimeError when none can be had.
+    """
+    weights_file = weights_file or os.environ.get(WEIGHTS_FILE_ENV)
+    if weights_file:
+        path = Path(weights_file).expanduser()
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        # torchvision names its files <arch>-<sha256 prefix>.pth; check the prefix as torchvision does.
+        prefix = path.stem.rsplit("-", 1)[-1]
+        if "-" in path.stem and all(c in "0123456789abcdef" for c in prefix) and not sha256.startswith(prefix):
+            raise RuntimeError(f"{path.name}: sha256 {sha256[:12]}… does not match the prefix in its name")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        source = {"source": "local file", "file": path.name, "sha256": sha256}
+    else:
+        state = ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        source = {"source": "torchvision", "weights": "ResNet18_Weights.IMAGENET1K_V1"}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the 1000-class head is replaced
+    missing, unexpected = model.backbone.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("fc.") for k in missing):
+        raise RuntimeError(f"not a ResNet-18 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return source

@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from core.models import CustomCNN, ResNet18Classifier, build_model, count_trainable_parameters, load_imagenet_weights
+
+
+def test_custom_cnn_has_the_reports_615521_parameters():
+    assert count_trainable_parameters(CustomCNN()) == 615_521
+
+
+def test_custom_cnn_block_shapes_follow_table_2():
+    model = CustomCNN().eval()
+    x = torch.rand(2, 1, 28, 28)
+    shapes = []
+    for block in model.features:
+        x = block(x)
+        shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(32, 14, 14), (64, 7, 7), (128, 3, 3)]
+    assert model.classifier(x).shape == (2, 1)
+
+
+def test_resnet18_head_and_input_handling():
+    model = ResNet18Classifier().eval()
+    assert count_trainable_parameters(model) == 11_689_512 - 512 * 1000 - 1000 + 512 + 1
+    assert isinstance(model.backbone.fc[0], torch.nn.Dropout) and model.backbone.fc[1].out_features == 1
+    with torch.no_grad():
+        assert model(torch.rand(3, 1, 28, 28)).shape == (3, 1)
+
+
+def test_frozen_backbone_trains_only_the_head_and_keeps_batchnorm_statistics():
+    model = ResNet18Classifier()
+    model.freeze_backbone(True)
+    model.train()
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"backbone.fc.1.weight", "backbone.fc.1.bias"}
+    assert not model.backbone.bn1.training and model.backbone.fc.training
+    model.freeze_backbone(False)
+    assert count_trainable_parameters(model) == count_trainable_parameters(ResNet18Classifier())
+    assert model.backbone.bn1.training
+
+
+def test_imagenet_weights_load_from_a_local_file(tmp_path):
+    from torchvision.models import resnet18
+
+    source = resnet18()
+    path = tmp_path / "resnet18-imagenet.pth"
+    torch.save(source.state_dict(), path)
+    model = ResNet18Classifier()
+    record = load_imagenet_weights(model, path)
+    assert record["source"] == "local file" and len(record["sha256"]) == 64
+    assert torch.equal(model.backbone.conv1.weight, source.conv1.weight)
+    assert model.backbone.fc[1].out_features == 1  # the new head stays
+
+
+def test_weights_file_whose_hash_does_not_match_its_name_is_refused(tmp_path):
+    from torchvision.models import resnet18
+
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(resnet18().state_dict(), path)
+    with pytest.raises(RuntimeError, match="does not match"):
+        load_imagenet_weights(ResNet18Classifier(), path)
+
+
+def test_build_model_names():
+    assert isinstance(build_model("custom_cnn"), CustomCNN)
+    assert isinstance(build_model("resnet18"), ResNet18Classifier)
