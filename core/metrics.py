@@ -1,0 +1,196 @@
+"""Binary-classification metrics, threshold sweeps, operating points and bootstrap intervals.
+
+Convention everywhere: a case is called pneumonia when its probability is >= the threshold (as scikit-learn's
+roc_curve). Every rate is nan where its denominator is zero.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+METRIC_NAMES = ("accuracy", "precision", "sensitivity", "specificity", "f1", "balanced_accuracy", "npv")
+
+
+def _divide(numerator, denominator):
+    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
+    out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def rates(tn, fp, fn, tp) -> dict[str, np.ndarray]:
+    """Every metric of METRIC_NAMES from confusion counts; counts may be arrays (one entry per threshold/resample)."""
+    sensitivity = _divide(tp, tp + fn)
+    specificity = _divide(tn, tn + fp)
+    precision = _divide(tp, tp + fp)
+    return {
+        "accuracy": _divide(np.add(tp, tn), np.add(tp, tn) + np.add(fp, fn)),
+        "precision": precision,
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "f1": _divide(2 * np.asarray(tp, float), 2 * np.asarray(tp, float) + np.add(fp, fn)),
+        "balanced_accuracy": (sensitivity + specificity) / 2,
+        "npv": _divide(tn, tn + fn),
+    }
+
+
+def _split_by_class(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    labels, scores = np.asarray(labels).astype(bool).ravel(), np.asarray(scores, float).ravel()
+    return np.sort(scores[labels]), np.sort(scores[~labels])
+
+
+def counts_at(labels, scores, thresholds) -> dict[str, np.ndarray]:
+    """TN/FP/FN/TP at each threshold (scalar or array) in O(log n) each, by binary search on sorted scores."""
+    positives, negatives = _split_by_class(labels, scores)
+    thresholds = np.asarray(thresholds, float)
+    tp = len(positives) - np.searchsorted(positives, thresholds, side="left")
+    fp = len(negatives) - np.searchsorted(negatives, thresholds, side="left")
+    return {"tn": len(negatives) - fp, "fp": fp, "fn": len(positives) - tp, "tp": tp}
+
+
+def metrics_at(labels, scores, threshold: float) -> dict[str, float]:
+    """Counts and every metric at one threshold, as plain Python numbers."""
+    counts = counts_at(labels, scores, threshold)
+    values = {k: int(v) for k, v in counts.items()} | {k: float(v) for k, v in rates(**counts).items()}
+    return values
+
+
+def roc_auc(labels, scores) -> float:
+    """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties, identical to roc_auc_score)."""
+    labels = np.asarray(labels).astype(bool).ravel()
+    return float(_auc_rows(np.asarray(scores, float).ravel()[None, :], labels)[0])
+
+
+def _auc_rows(score_rows: np.ndarray, positive_mask: np.ndarray) -> np.ndarray:
+    n_pos = positive_mask.sum()
+    n_neg = positive_mask.size - n_pos
+    ranks = rankdata(score_rows, axis=1)
+    return (ranks[:, positive_mask].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def candidate_thresholds(scores) -> np.ndarray:
+    """Ascending thresholds giving every distinct confusion matrix: 0, midpoints between distinct scores, above the max.
+
+    Midpoints rather than the scores themselves, so a threshold chosen on one split does not sit on one of its cases.
+    """
+    distinct = np.unique(np.asarray(scores, float))
+    above = max((distinct[-1] + 1) / 2, np.nextafter(distinct[-1], np.inf))
+    return np.concatenate([[0.0], (distinct[:-1] + distinct[1:]) / 2, [above]])
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Counts and metrics at every candidate threshold (ascending)."""
+
+    thresholds: np.ndarray
+    counts: dict[str, np.ndarray]
+    metrics: dict[str, np.ndarray]
+
+    def roc(self) -> tuple[np.ndarray, np.ndarray]:
+        """False- and true-positive rates from (0, 0) to (1, 1)."""
+        return (1 - self.metrics["specificity"])[::-1], self.metrics["sensitivity"][::-1]
+
+
+def sweep(labels, scores) -> Sweep:
+    thresholds = candidate_thresholds(scores)
+    counts = counts_at(labels, scores, thresholds)
+    return Sweep(thresholds, counts, rates(**counts))
+
+
+def _best(mask: np.ndarray, objective: np.ndarray, sweep_: Sweep) -> float:
+    """Threshold maximising the objective where mask holds; ties go to the higher sensitivity (lower threshold)."""
+    if not mask.any():
+        raise ValueError("no threshold satisfies the constraint")
+    candidates = np.flatnonzero(mask)
+    order = np.lexsort((-sweep_.thresholds[candidates], objective[candidates]))
+    return float(sweep_.thresholds[candidates[order[-1]]])
+
+
+def threshold_for_sensitivity(labels, scores, target: float) -> float:
+    """The highest threshold (so the best specificity) whose sensitivity is at least target."""
+    s = sweep(labels, scores)
+    return _best(s.metrics["sensitivity"] >= target, s.thresholds, s)
+
+
+def operating_points(labels, scores, min_sensitivity: float = 0.95, sensitivity_targets=(0.95, 0.99)) -> dict[str, float]:
+    """Thresholds chosen on one split (validation): 0.5, the report's rule, Youden's J and each target sensitivity.
+
+    Report's rule: maximise balanced accuracy subject to sensitivity >= min_sensitivity.
+    """
+    s = sweep(labels, scores)
+    sensitivity, balanced = s.metrics["sensitivity"], s.metrics["balanced_accuracy"]
+    points = {
+        "default": 0.5,
+        "report_rule": _best(sensitivity >= min_sensitivity, balanced, s),
+        "youden": _best(np.isfinite(balanced), balanced, s),  # J = sens + spec - 1 ranks as balanced accuracy
+    }
+    for target in sensitivity_targets:
+        points[f"sensitivity_{round(target * 100)}"] = threshold_for_sensitivity(labels, scores, target)
+    return points
+
+
+def stratified_bootstrap_indices(labels, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n) indices resampling positives and negatives separately, so class counts stay fixed."""
+    labels = np.asarray(labels).astype(bool).ravel()
+    rng = np.random.default_rng(seed)
+    columns = []
+    for members in (np.flatnonzero(labels), np.flatnonzero(~labels)):
+        columns.append(members[rng.integers(0, len(members), size=(n_resamples, len(members)))])
+    return np.concatenate(columns, axis=1)
+
+
+def resampled_metrics(labels, scores, threshold: float, indices: np.ndarray) -> dict[str, np.ndarray]:
+    """AUC and every metric at threshold, for each resample (row) of indices."""
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, float).ravel()
+    rows, row_labels = scores[indices], labels[indices[0]]  # stratified: every row has the same label layout
+    predicted = rows >= threshold
+    tp = (predicted & row_labels).sum(axis=1)
+    fp = (predicted & ~row_labels).sum(axis=1)
+    n_pos = row_labels.sum()
+    counts = {"tn": (len(row_labels) - n_pos) - fp, "fp": fp, "fn": n_pos - tp, "tp": tp}
+    return {"auc": _auc_rows(rows, row_labels)} | rates(**counts)
+
+
+def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    if np.isnan(samples).all():  # e.g. precision when no resample calls anything positive
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.nanpercentile(samples, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_intervals(labels, scores, threshold: float, n_resamples: int = 2000, seed: int = 0, level: float = 0.95):
+    """Stratified percentile-bootstrap intervals {metric: (low, high)} for AUC and every metric at threshold."""
+    indices = stratified_bootstrap_indices(labels, n_resamples, seed)
+    samples = resampled_metrics(labels, scores, threshold, indices)
+    return {name: _interval(values, level) for name, values in samples.items()}
+
+
+def paired_bootstrap_differences(labels, scores_a, scores_b, threshold_a: float, threshold_b: float,
+                                 n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, dict]:
+    """Model A minus model B on the same resampled cases: {metric: {difference, low, high, excludes_zero}}."""
+    indices = stratified_bootstrap_indices(labels, n_resamples, seed)
+    a = resampled_metrics(labels, scores_a, threshold_a, indices)
+    b = resampled_metrics(labels, scores_b, threshold_b, indices)
+    whole = np.arange(len(np.asarray(labels).ravel()))[None, :]
+    point_a = resampled_metrics(labels, scores_a, threshold_a, whole)
+    point_b = resampled_metrics(labels, scores_b, threshold_b, whole)
+    result = {}
+    for name in a:
+        low, high = _interval(a[name] - b[name], level)
+        result[name] = {
+            "difference": float(point_a[name][0] - point_b[name][0]),
+            "low": low,
+            "high": high,
+            "excludes_zero": bool(low > 0 or high < 0),
+        }
+    return result
+
+
+def predictive_values(sensitivity, specificity, prevalence) -> tuple[float, float]:
+    """PPV and NPV (Bayes) for a population with the given prevalence of pneumonia."""
+    true_pos, false_pos = sensitivity * prevalence, (1 - specificity) * (1 - prevalence)
+    true_neg, false_neg = specificity * (1 - prevalence), (1 - sensitivity) * prevalence
+    return float(_divide(true_pos, true_pos + false_pos)), float(_divide(true_neg, true_neg + false_neg))
