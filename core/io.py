@@ -1,0 +1,31 @@
+"""Atomic file writes: a crash mid-write leaves the previous file, never a torn one."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, lambda stream: stream.write(data))
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    _atomic_write(path, lambda stream: torch.save(obj, stream))

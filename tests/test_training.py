@@ -1,0 +1,74 @@
+import pytest
+import torch
+
+import train
+from core.checkpoints import load_card, load_model, load_predictions
+from core.data import load_dataset
+from core.evaluation import predictions_frame
+from core.models import CustomCNN
+from core.training import Stage, TrainConfig, fit, positive_class_weight
+
+
+def test_positive_class_weight_follows_equation_4_on_the_real_counts():
+    assert positive_class_weight(1214, 3494, 0.5) == pytest.approx(0.5 * 1214 / 3494)
+    assert positive_class_weight(1214, 3494, 0.5) == pytest.approx(0.1737, abs=1e-4)
+
+
+def _config(epochs: int) -> TrainConfig:
+    return TrainConfig(stages=(Stage("train", epochs, 1e-3),), batch_size=16, seed=0)
+
+
+def test_resumed_training_ends_exactly_where_an_uninterrupted_run_does(synthetic_root, tmp_path):
+    splits = load_dataset(synthetic_root).splits
+    device = torch.device("cpu")
+    torch.manual_seed(0)
+    straight = fit(CustomCNN(), splits["train"], splits["val"], _config(2), device, log=lambda _: None)
+
+    resume = tmp_path / "resume.pt"
+    torch.manual_seed(0)
+    fit(CustomCNN(), splits["train"], splits["val"], _config(1), device, resume_path=resume, log=lambda _: None)  # "interrupted"
+    lines = []
+    resumed = fit(CustomCNN(), splits["train"], splits["val"], _config(2), device, resume_path=resume, log=lines.append)
+    assert lines[0] == "resuming after epoch 1" and len(lines) == 2
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]
+    assert all(torch.equal(resumed.best_state[k], straight.best_state[k]) for k in straight.best_state)
+
+
+def test_one_epoch_run_writes_a_checkpoint_that_loads_and_reproduces(synthetic_root, tmp_path, capsys):
+    out = tmp_path / "cnn"
+    train.main(["train", "--model", "cnn", "--data-root", str(synthetic_root), "--epochs", "1", "--out", str(out), "--amp", "off"])
+    assert "epoch  1/1" in capsys.readouterr().out
+    card = load_card(out)
+    assert card["trainable_parameters"] == 615_521 and card["file_size_bytes"] == (out / "model.safetensors").stat().st_size
+    assert card["data"]["class_counts"]["train"] == {"normal": 16, "pneumonia": 32}
+    assert len(card["training"]["history"]) == 1 and card["training"]["best_epoch"] == 1
+    assert set(card["metrics"]["thresholds"]) >= {"default", "report_rule", "youden", "sensitivity_95"}
+    assert card["loss"]["pos_weight"] == pytest.approx(0.5 * 16 / 32)
+    assert not (out / "resume.pt").exists()
+
+    committed = load_predictions(out)
+    assert list(committed["split"].value_counts().sort_index()) == [24, 24]
+    recomputed = predictions_frame(load_model(out), load_dataset(synthetic_root), torch.device("cpu"))
+    assert (recomputed["probability"] - committed["probability"]).abs().max() < 1e-6
+    train.main(["evaluate", "--model", "cnn", "--data-root", str(synthetic_root), "--out", str(out)])
+    assert "match:" in capsys.readouterr().out
+
+
+def test_resnet18_trains_both_stages_from_random_init_and_records_it(synthetic_root, tmp_path):
+    out = tmp_path / "resnet18"
+    train.main(["train", "--model", "resnet18", "--data-root", str(synthetic_root), "--epochs", "1", "1",
+                "--subset", "16", "--pretrained", "none", "--out", str(out)])
+    card = load_card(out)
+    assert card["initialisation"]["imagenet"] is False
+    assert [s["name"] for s in card["config"]["stages"]] == ["all_layers", "fine_tune"]
+    assert any("random initialisation" in note for note in card["departures_from_report"])
+    assert [h["stage"] for h in card["training"]["history"]] == ["all_layers", "fine_tune"]
+
+
+def test_missing_data_stops_with_one_clear_sentence(tmp_path, monkeypatch):
+    import medmnist
+
+    monkeypatch.setattr(medmnist.PneumoniaMNIST, "download", lambda self: (_ for _ in ()).throw(RuntimeError("offline")))
+    with pytest.raises(SystemExit) as stop:
+        train.main(["train", "--model", "cnn", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
+    assert str(stop.value).startswith("error: PneumoniaMNIST is not at") and "offline" in str(stop.value)
