@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from core.data import Dataset
-from core.metrics import bootstrap_intervals, metrics_at, operating_points, roc_auc
+from core.metrics import Resamples, interval, metrics_at, operating_points, roc_auc, stratified_bootstrap_indices
 from core.training import predict_logits
 
 OPERATING_POINT_LABELS = {
@@ -47,21 +47,24 @@ def split_arrays(predictions: pd.DataFrame, split: str) -> tuple[np.ndarray, np.
     return rows["label"].to_numpy(), rows["probability"].to_numpy()
 
 
+def bootstrap_resamples(labels, scores) -> Resamples:
+    """The resamples every interval in the card and the app comes from (fixed count and seed)."""
+    return Resamples.of(labels, scores, stratified_bootstrap_indices(labels, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED))
+
+
 def summarise(predictions: pd.DataFrame) -> dict:
     """Thresholds chosen on validation, then AUC and every metric (with bootstrap 95% CIs) at each, per split."""
     thresholds = operating_points(*split_arrays(predictions, "val"))
     summary = {"thresholds": thresholds, "chosen_operating_point": CHOSEN_OPERATING_POINT}
     for split in EVALUATED_SPLITS:
         labels, scores = split_arrays(predictions, split)
-        points = {}
-        for name, threshold in thresholds.items():
-            intervals = bootstrap_intervals(labels, scores, threshold, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
-            points[name] = metrics_at(labels, scores, threshold) | {"ci95": intervals}
+        resamples = bootstrap_resamples(labels, scores)
         summary[split] = {
             "n": int(len(labels)),
             "auc": roc_auc(labels, scores),
-            "auc_ci95": points["default"]["ci95"]["auc"],
-            "operating_points": points,
+            "auc_ci95": interval(resamples.auc()),
+            "operating_points": {name: metrics_at(labels, scores, threshold) | {"ci95": resamples.intervals_at(threshold)}
+                                 for name, threshold in thresholds.items()},
         }
     return summary
 

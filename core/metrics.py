@@ -140,20 +140,34 @@ def stratified_bootstrap_indices(labels, n_resamples: int, seed: int) -> np.ndar
     return np.concatenate(columns, axis=1)
 
 
-def resampled_metrics(labels, scores, threshold: float, indices: np.ndarray) -> dict[str, np.ndarray]:
-    """AUC and every metric at threshold, for each resample (row) of indices."""
-    labels = np.asarray(labels).astype(bool).ravel()
-    scores = np.asarray(scores, float).ravel()
-    rows, row_labels = scores[indices], labels[indices[0]]  # stratified: every row has the same label layout
-    predicted = rows >= threshold
-    tp = (predicted & row_labels).sum(axis=1)
-    fp = (predicted & ~row_labels).sum(axis=1)
-    n_pos = row_labels.sum()
-    counts = {"tn": (len(row_labels) - n_pos) - fp, "fp": fp, "fn": n_pos - tp, "tp": tp}
-    return {"auc": _auc_rows(rows, row_labels)} | rates(**counts)
+@dataclass(frozen=True)
+class Resamples:
+    """Bootstrap resamples of one split's scores, drawn once and evaluated at any threshold."""
+
+    scores: np.ndarray  # (n_resamples, n)
+    labels: np.ndarray  # (n,) bool: stratified, so every row has the same label layout
+
+    @classmethod
+    def of(cls, labels, scores, indices: np.ndarray) -> "Resamples":
+        labels = np.asarray(labels).astype(bool).ravel()
+        return cls(np.asarray(scores, float).ravel()[indices], labels[indices[0]])
+
+    def auc(self) -> np.ndarray:
+        return _auc_rows(self.scores, self.labels)
+
+    def metrics_at(self, threshold: float) -> dict[str, np.ndarray]:
+        predicted = self.scores >= threshold
+        tp = (predicted & self.labels).sum(axis=1)
+        fp = (predicted & ~self.labels).sum(axis=1)
+        n_pos = self.labels.sum()
+        return rates(tn=(len(self.labels) - n_pos) - fp, fp=fp, fn=n_pos - tp, tp=tp)
+
+    def intervals_at(self, threshold: float, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        return {name: interval(values, level) for name, values in self.metrics_at(threshold).items()}
 
 
-def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of bootstrap samples (nan where every sample is undefined)."""
     if np.isnan(samples).all():  # e.g. precision when no resample calls anything positive
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
@@ -163,29 +177,25 @@ def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
 
 def bootstrap_intervals(labels, scores, threshold: float, n_resamples: int = 2000, seed: int = 0, level: float = 0.95):
     """Stratified percentile-bootstrap intervals {metric: (low, high)} for AUC and every metric at threshold."""
-    indices = stratified_bootstrap_indices(labels, n_resamples, seed)
-    samples = resampled_metrics(labels, scores, threshold, indices)
-    return {name: _interval(values, level) for name, values in samples.items()}
+    resamples = Resamples.of(labels, scores, stratified_bootstrap_indices(labels, n_resamples, seed))
+    return {"auc": interval(resamples.auc(), level)} | resamples.intervals_at(threshold, level)
 
 
 def paired_bootstrap_differences(labels, scores_a, scores_b, threshold_a: float, threshold_b: float,
                                  n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, dict]:
     """Model A minus model B on the same resampled cases: {metric: {difference, low, high, excludes_zero}}."""
     indices = stratified_bootstrap_indices(labels, n_resamples, seed)
-    a = resampled_metrics(labels, scores_a, threshold_a, indices)
-    b = resampled_metrics(labels, scores_b, threshold_b, indices)
-    whole = np.arange(len(np.asarray(labels).ravel()))[None, :]
-    point_a = resampled_metrics(labels, scores_a, threshold_a, whole)
-    point_b = resampled_metrics(labels, scores_b, threshold_b, whole)
+    a, b = Resamples.of(labels, scores_a, indices), Resamples.of(labels, scores_b, indices)
+    samples = {"auc": a.auc() - b.auc()}
+    at_a, at_b = a.metrics_at(threshold_a), b.metrics_at(threshold_b)
+    samples |= {name: at_a[name] - at_b[name] for name in at_a}
+    point_a = {"auc": roc_auc(labels, scores_a)} | metrics_at(labels, scores_a, threshold_a)
+    point_b = {"auc": roc_auc(labels, scores_b)} | metrics_at(labels, scores_b, threshold_b)
     result = {}
-    for name in a:
-        low, high = _interval(a[name] - b[name], level)
-        result[name] = {
-            "difference": float(point_a[name][0] - point_b[name][0]),
-            "low": low,
-            "high": high,
-            "excludes_zero": bool(low > 0 or high < 0),
-        }
+    for name, values in samples.items():
+        low, high = interval(values, level)
+        result[name] = {"difference": point_a[name] - point_b[name], "low": low, "high": high,
+                        "excludes_zero": bool(low > 0 or high < 0)}
     return result
 
 

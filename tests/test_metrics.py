@@ -133,14 +133,16 @@ def test_bootstrap_is_stratified_seeded_and_brackets_the_estimate(cases):
     assert low < sk.roc_auc_score(labels, scores) < high
 
 
-def test_bootstrap_auc_matches_scikit_learn_on_each_resample(cases):
-    from core.metrics import resampled_metrics
+def test_each_resample_matches_scikit_learn_on_the_resampled_cases(cases):
+    from core.metrics import Resamples
 
     labels, scores = cases
     indices = stratified_bootstrap_indices(labels, 5, seed=0)
-    aucs = resampled_metrics(labels, scores, 0.5, indices)["auc"]
-    for row, auc in zip(indices, aucs):
-        assert auc == pytest.approx(sk.roc_auc_score(labels[row], scores[row]))
+    resamples = Resamples.of(labels, scores, indices)
+    aucs, at_half = resamples.auc(), resamples.metrics_at(0.5)
+    for i, row in enumerate(indices):
+        assert aucs[i] == pytest.approx(sk.roc_auc_score(labels[row], scores[row]))
+        assert at_half["specificity"][i] == pytest.approx(sk.recall_score(labels[row], scores[row] >= 0.5, pos_label=0))
 
 
 def test_paired_bootstrap_separates_real_differences_from_none(cases):
