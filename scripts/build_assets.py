@@ -1,0 +1,39 @@
+"""Write assets/pneumoniamnist_test.npz: the 624 PneumoniaMNIST test images (28x28) and labels the app ships.
+
+    python scripts/build_assets.py [--data-root FOLDER]
+
+The case gallery and the Predict page's samples use it, so the app runs without the dataset.
+"""
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from core.data import DATA_FILE, DataNotFoundError, load_dataset  # noqa: E402
+from core.io import atomic_write_bytes  # noqa: E402
+
+ASSET = Path(__file__).resolve().parent.parent / "assets" / "pneumoniamnist_test.npz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", help=f"folder holding {DATA_FILE}")
+    args = parser.parse_args()
+    try:
+        dataset = load_dataset(args.data_root)
+    except DataNotFoundError as error:
+        raise SystemExit(f"error: {error}")
+    test = dataset.splits["test"]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=test.images[:, 0].numpy(), labels=test.labels.numpy().astype(np.uint8),
+                        source_sha256=np.array(dataset.sha256))
+    atomic_write_bytes(ASSET, buffer.getvalue())
+    print(f"wrote {ASSET} ({len(test)} images, {ASSET.stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
