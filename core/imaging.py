@@ -43,3 +43,8 @@ def to_dataset_image(image: np.ndarray, size: int = DATASET_SIZE) -> np.ndarray:
     """Centre-crop to the short side, then shrink with an anti-aliased (area-averaging) resize, as MedMNIST did."""
     square = Image.fromarray(centre_crop_square(image))
     return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR))  # Pillow filters when it shrinks
+
+
+def display_image(image: np.ndarray, size: int = 448) -> np.ndarray:
+    """The centre square the models see, at a size worth looking at (for overlays and the page)."""
+    return np.asarray(Image.fromarray(centre_crop_square(image)).resize((size, size), Image.Resampling.BILINEAR))
