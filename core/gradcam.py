@@ -1,5 +1,7 @@
 """Predictions and Grad-CAM heatmaps for 28x28 images, through the grad-cam library (pytorch-grad-cam)."""
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import torch
@@ -11,7 +13,7 @@ from torch import nn
 
 def image_batch(images: np.ndarray) -> torch.Tensor:
     """(28, 28) or (N, 28, 28) uint8 to the (N, 1, 28, 28) float [0, 1] batch every model takes."""
-    batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).float().div(255.0)
+    batch = torch.from_numpy(np.array(images, dtype=np.uint8)).float().div(255.0)  # a copy: inputs may be read-only
     return batch.reshape(-1, 1, *batch.shape[-2:])
 
 
@@ -33,3 +35,19 @@ def overlay(gray: np.ndarray, heatmap: np.ndarray, opacity: float) -> np.ndarray
     base = np.repeat(gray[..., None].astype(np.float32) / 255.0, 3, axis=2)
     mask = cv2.resize(heatmap.astype(np.float32), (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
     return show_cam_on_image(base, np.clip(mask, 0, 1), use_rgb=True, image_weight=1.0 - opacity)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one model says about one image, and where it looked to say it."""
+
+    probability: float
+    predicted_class: int  # at the threshold given to read()
+    heatmap: np.ndarray  # Grad-CAM for the predicted class, 28x28 in [0, 1]
+
+
+def read(model: nn.Module, image: np.ndarray, threshold: float) -> Reading:
+    """Probability, decision at threshold, and the Grad-CAM that explains that decision."""
+    probability = float(pneumonia_probability(model, image)[0])
+    predicted = int(probability >= threshold)
+    return Reading(probability, predicted, gradcam(model, image, predicted))
