@@ -1,0 +1,96 @@
+"""Plotly figures for the dashboard, built from plain arrays and dicts so tests can call them without Streamlit."""
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.data import CLASS_NAMES
+from core.metrics import Sweep
+
+MODEL_COLOURS = {"cnn": "#2b6777", "resnet18": "#c26d3a"}
+METRIC_COLOURS = {"sensitivity": "#c0392b", "specificity": "#2b6777", "balanced_accuracy": "#6c5b7b", "precision": "#b8860b"}
+_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), font=dict(size=13))
+
+
+def confusion_matrix_figure(counts: Mapping[str, int], title: str = "") -> go.Figure:
+    """2x2 matrix, actual class in rows (Normal on top), with counts and row percentages."""
+    rows = [("tn", "fp"), ("fn", "tp")]
+    values = np.array([[counts[cell] for cell in row] for row in rows], float)
+    totals = values.sum(axis=1, keepdims=True)
+    percent = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0) * 100
+    text = [[f"<b>{cell.upper()}</b><br>{int(values[i, j])}<br>{percent[i, j]:.1f}% of row" for j, cell in enumerate(row)]
+            for i, row in enumerate(rows)]
+    figure = go.Figure(go.Heatmap(
+        z=percent, x=[f"Predicted {c}" for c in CLASS_NAMES], y=[f"Actual {c}" for c in CLASS_NAMES], text=text,
+        texttemplate="%{text}", textfont=dict(size=15), colorscale=[[0, "#f4f8f9"], [1, "#2b6777"]], zmin=0, zmax=100,
+        showscale=False, hoverinfo="skip",
+    ))
+    figure.update_yaxes(autorange="reversed")
+    return figure.update_layout(title=title, height=330, **_LAYOUT)
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    name: str
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auc: float
+    point: tuple[float, float]  # (false-positive rate, sensitivity) at the current threshold
+    threshold: float
+    colour: str
+
+
+def roc_figure(curves: Sequence[RocCurve], title: str = "ROC curve") -> go.Figure:
+    figure = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#9aa5ab"),
+                                  name="chance", hoverinfo="skip"))
+    for curve in curves:
+        figure.add_trace(go.Scatter(x=curve.fpr, y=curve.tpr, mode="lines", line=dict(color=curve.colour, width=2.5),
+                                    line_shape="hv", name=f"{curve.name} (AUC {curve.auc:.3f})"))
+        figure.add_trace(go.Scatter(
+            x=[curve.point[0]], y=[curve.point[1]], mode="markers", marker=dict(size=13, color=curve.colour, line=dict(width=2, color="white")),
+            name=f"{curve.name} at {curve.threshold:.3f}",
+            hovertemplate=f"threshold {curve.threshold:.4f}<br>1 - specificity %{{x:.3f}}<br>sensitivity %{{y:.3f}}<extra></extra>",
+        ))
+    figure.update_xaxes(title="1 − specificity (false-positive rate)", range=[-0.01, 1.01])
+    figure.update_yaxes(title="Sensitivity (true-positive rate)", range=[-0.01, 1.01])
+    return figure.update_layout(title=title, height=420, legend=dict(x=0.42, y=0.05), **_LAYOUT)
+
+
+def threshold_sweep_figure(sweep: Sweep, threshold: float) -> go.Figure:
+    """Sensitivity, specificity, balanced accuracy and precision against threshold (the report's Figure 4)."""
+    figure = go.Figure()
+    for name, colour in METRIC_COLOURS.items():
+        figure.add_trace(go.Scatter(x=sweep.thresholds, y=sweep.metrics[name], mode="lines", line_shape="hv",
+                                    line=dict(color=colour, width=2), name=name.replace("_", " ").capitalize()))
+    figure.add_vline(x=threshold, line=dict(color="#1f2d33", dash="dash"), annotation_text=f"{threshold:.3f}")
+    figure.update_xaxes(title="Threshold (probability of pneumonia)", range=[0, 1])
+    figure.update_yaxes(title="Value", range=[0, 1.02])
+    return figure.update_layout(title="Metrics against threshold", height=420, legend=dict(orientation="h", y=-0.2), **_LAYOUT)
+
+
+def training_history_figure(history: Sequence[Mapping]) -> go.Figure:
+    """Losses and validation AUC per epoch, stages shaded apart."""
+    epochs = [h["epoch"] for h in history]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation AUC"))
+    figure.add_trace(go.Scatter(x=epochs, y=[h["train_loss"] for h in history], name="train loss", line=dict(color="#2b6777")), 1, 1)
+    figure.add_trace(go.Scatter(x=epochs, y=[h["val_loss"] for h in history], name="validation loss", line=dict(color="#c26d3a")), 1, 1)
+    figure.add_trace(go.Scatter(x=epochs, y=[h["val_auc"] for h in history], name="validation AUC", line=dict(color="#6c5b7b")), 1, 2)
+    for previous, current in zip(history, history[1:]):
+        if current["stage"] != previous["stage"]:
+            figure.add_vline(x=current["epoch"] - 0.5, line=dict(color="#9aa5ab", dash="dot"))
+    figure.update_xaxes(title="Epoch")
+    return figure.update_layout(height=300, legend=dict(orientation="h", y=-0.3), **_LAYOUT)
+
+
+def class_counts_figure(class_counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
+    """Normal and pneumonia images per split."""
+    splits = list(class_counts)
+    figure = go.Figure()
+    for key, colour in (("normal", "#2b6777"), ("pneumonia", "#c26d3a")):
+        values = [class_counts[split][key] for split in splits]
+        figure.add_trace(go.Bar(x=splits, y=values, name=key.capitalize(), marker_color=colour, text=values, textposition="outside"))
+    figure.update_yaxes(title="Images")
+    return figure.update_layout(barmode="group", height=320, **_LAYOUT)

@@ -1,0 +1,46 @@
+import numpy as np
+import streamlit as st
+
+from core import dashboard as ui
+from core.data import CLASS_NAMES
+from core.figures import class_counts_figure, training_history_figure
+from core.reporting import model_overview_table
+
+ui.through_entry_script(__file__)
+
+st.title("Pneumonia X-ray Explorer")
+st.warning(ui.DISCLAIMER, icon=":material/info:")
+st.markdown(
+    "Two classifiers decide whether a child's chest X-ray shows **pneumonia**: a small CNN trained from scratch and "
+    "a ResNet-18, reproducing the recipe of a published student report. Explore how the decision threshold trades "
+    "missed pneumonia against healthy children flagged, compare the models, and see where each one looks."
+)
+
+names = ui.model_names()
+st.header("The data")
+counts = ui.card(names[0])["data"]["class_counts"]
+left, right = st.columns([3, 2])
+left.markdown(
+    "**PneumoniaMNIST** (MedMNIST v2, CC BY 4.0) holds 5,856 paediatric chest X-rays from one centre "
+    "(Guangzhou Women and Children's Medical Center), shrunk to **28×28 pixels**, in fixed splits. "
+    "The test split comes from a different set of patients than training and validation, and it shows: "
+    "both models separate validation cases almost perfectly but test cases less well."
+)
+left.dataframe(
+    [{"Split": split, "Normal": c["normal"], "Pneumonia": c["pneumonia"], "Pneumonia share": f"{c['pneumonia'] / (c['normal'] + c['pneumonia']):.1%}"}
+     for split, c in counts.items()], hide_index=True)
+right.plotly_chart(class_counts_figure(counts))
+
+st.subheader("Examples from the test split")
+images, labels = ui.test_images()
+for label, name in enumerate(CLASS_NAMES):
+    picks = np.flatnonzero(labels == label)[:10]
+    st.image([ui.enlarge(images[i], 4) for i in picks], caption=[f"{name} · test #{i}" for i in picks], width=96)
+
+st.header("The models")
+st.dataframe(model_overview_table([ui.card(n) for n in names]), hide_index=True)
+for name in names:
+    card = ui.card(name)
+    with st.expander(f"{card['display_name']}: training curves and departures from the report"):
+        st.plotly_chart(training_history_figure(card["training"]["history"]), key=f"history_{name}")
+        st.markdown("\n".join(f"- {note}" for note in card["departures_from_report"]))

@@ -1,0 +1,49 @@
+import streamlit as st
+
+from core import dashboard as ui
+from core.data import CLASS_NAMES
+from core.gradcam import overlay, read
+from core.imaging import ImageDecodeError, decode_grayscale, display_image, to_dataset_image
+
+ui.through_entry_script(__file__)
+
+st.title("Predict an X-ray")
+st.warning(ui.DISCLAIMER, icon=":material/info:")
+names = ui.model_names()
+images, labels = ui.test_images()
+
+source = st.radio("Image", ["Upload an X-ray", "Sample from the test split"], horizontal=True, key="predict_source")
+if source == "Upload an X-ray":
+    upload = st.file_uploader("Chest X-ray, PNG or JPEG (kept in memory, never saved)", type=["png", "jpg", "jpeg"], key="upload")
+    if upload is None:
+        st.info("Upload a frontal chest X-ray, or pick a sample from the test split above.")
+        st.stop()
+    try:
+        original = decode_grayscale(upload.getvalue())
+    except ImageDecodeError as error:
+        st.error(str(error), icon=":material/error:")
+        st.stop()
+    origin = f"{upload.name}: {original.shape[1]}×{original.shape[0]} pixels"
+else:
+    index = st.selectbox("Test case", range(len(images)), key="predict_sample",
+                         format_func=lambda i: f"#{i} ({CLASS_NAMES[labels[i]].lower()})")
+    original = images[index]
+    origin = f"Test case #{index}, labelled {CLASS_NAMES[labels[index]].lower()} (28×28 already)"
+
+model_input = to_dataset_image(original)
+shown = display_image(original)
+opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
+with st.spinner("Running both models and Grad-CAM…"):
+    readings = {name: read(ui.model(name), model_input, ui.current_threshold(name)) for name in names}
+
+columns = st.columns(2 + len(names))
+columns[0].image(shown, caption=f"{origin}; centre square shown", width="stretch")
+columns[1].image(ui.enlarge(model_input, 16), caption="What the models see: 28×28, area-averaged like the dataset", width="stretch")
+for column, name in zip(columns[2:], names):
+    reading, threshold = readings[name], ui.current_threshold(name)
+    column.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
+                  f"{CLASS_NAMES[reading.predicted_class]} at threshold {threshold:.3f}", delta_color="off")
+    column.image(overlay(shown, reading.heatmap, opacity), width="stretch",
+                 caption=f"Grad-CAM: where {ui.display_name(name)} found evidence for “{CLASS_NAMES[reading.predicted_class].lower()}”")
+st.caption("Thresholds are each model's current one (Threshold explorer). Grad-CAM highlights the regions that raised "
+           "the logit of the predicted class (for “normal”, the negative logit); at 28×28 it is coarse, 7×7 cells.")

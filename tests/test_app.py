@@ -1,0 +1,135 @@
+"""Every page through streamlit's AppTest: renders, and shows exactly what core computes."""
+
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import dashboard as ui
+from core.checkpoints import CHECKPOINTS_DIR, load_card, load_model, load_predictions
+from core.evaluation import split_arrays
+from core.gradcam import pneumonia_probability
+from core.imaging import to_dataset_image
+from core.metrics import counts_at, operating_points
+from tests.conftest import REPO
+
+PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py"]
+MODELS = sorted(p.parent.name for p in CHECKPOINTS_DIR.glob("*/card.json"))
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
+    app.run()
+    return app.switch_page(page).run() if page != PAGES[0] else app
+
+
+def rendered_confusion_counts(app: AppTest, index: int = 0) -> dict[str, int]:
+    """TN/FP/FN/TP as drawn in the index-th confusion-matrix figure on the page."""
+    matrices = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    matrices = [m for m in matrices if m["data"][0]["type"] == "heatmap"]
+    cells = [cell for row in matrices[index]["data"][0]["text"] for cell in row]
+    return {re.search(r"<b>(\w+)</b>", c).group(1).lower(): int(c.split("<br>")[1]) for c in cells}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_without_exception(page):
+    app = open_page(page)
+    assert not app.exception, app.exception
+    assert not app.error
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("threshold", [0.05, 0.3, 0.777, 0.95])
+def test_moving_the_slider_draws_the_counts_core_computes(model, threshold):
+    app = open_page("pages/threshold_explorer.py")
+    app.selectbox(key="explorer_model").set_value(model).run()
+    app.slider(key=ui.threshold_key(model)).set_value(threshold).run()
+    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    expected = {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
+    assert rendered_confusion_counts(app) == expected
+    sentence = f"misses {expected['fn']} of {expected['fn'] + expected['tp']} pneumonia cases and flags {expected['fp']} of"
+    assert any(sentence in m.value for m in app.markdown)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_preset_sets_the_threshold_chosen_on_validation(model):
+    app = open_page("pages/threshold_explorer.py")
+    app.selectbox(key="explorer_model").set_value(model).run()
+    chosen = operating_points(*split_arrays(load_predictions(CHECKPOINTS_DIR / model), "val"))
+    for point, threshold in chosen.items():
+        app.button(key=f"preset_{model}_{point}").click().run()
+        assert app.session_state[ui.threshold_key(model)] == pytest.approx(threshold, abs=1e-12)
+        assert app.slider(key=ui.threshold_key(model)).value == pytest.approx(threshold, abs=1e-12)
+
+
+def test_threshold_stays_when_changing_page():
+    model = MODELS[0]
+    app = open_page("pages/threshold_explorer.py")
+    app.slider(key=ui.threshold_key(model)).set_value(0.2).run()
+    app.switch_page("pages/comparison.py").run()
+    assert app.session_state[ui.threshold_key(model)] == 0.2
+    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    assert rendered_confusion_counts(app, MODELS.index(model)) == {k: int(v) for k, v in counts_at(labels, scores, 0.2).items()}
+    app.switch_page("pages/threshold_explorer.py").run()
+    assert app.slider(key=ui.threshold_key(model)).value == 0.2
+
+
+def test_comparison_says_whether_differences_are_beyond_chance():
+    app = open_page("pages/comparison.py")
+    frames = [d.value for d in app.dataframe]
+    verdicts = next(f for f in frames if "Beyond chance?" in f.columns)
+    assert set(verdicts["Metric"]) == {"AUC", "Sensitivity", "Specificity", "Balanced accuracy"}
+    assert verdicts["Beyond chance?"].str.match("^(yes|no): ").all()
+
+
+def _shown_probabilities(app: AppTest) -> dict[str, float]:
+    return {m.label.split(":")[0]: float(m.value) for m in app.metric if "P(pneumonia)" in m.label}
+
+
+def test_a_sample_image_gets_exactly_cores_probability_from_each_model():
+    app = open_page("pages/predict.py")
+    app.radio(key="predict_source").set_value("Sample from the test split").run()
+    app.selectbox(key="predict_sample").set_value(17).run()
+    image = np.load(ui.TEST_IMAGES)["images"][17]
+    shown = _shown_probabilities(app)
+    for model in MODELS:
+        folder = CHECKPOINTS_DIR / model
+        expected = pneumonia_probability(load_model(folder), to_dataset_image(image))[0]
+        assert shown[load_card(folder)["display_name"]] == pytest.approx(expected, abs=5e-4)  # shown to 3 decimals
+        committed = split_arrays(load_predictions(folder), "test")[1][17]
+        assert expected == pytest.approx(committed, abs=1e-5)
+
+
+def test_an_uploaded_png_is_read_by_every_model():
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (300, 400), dtype=np.uint8)).save(buffer, format="PNG")
+    app = open_page("pages/predict.py")
+    app.file_uploader(key="upload").set_value(("xray.png", buffer.getvalue(), "image/png")).run()
+    assert not app.exception and not app.error
+    assert len(_shown_probabilities(app)) == len(MODELS)
+
+
+@pytest.mark.parametrize("payload", [b"%PDF-1.4 not an x-ray", b"", b"\x89PNG\r\n\x1a\n truncated"])
+def test_a_file_that_is_not_an_image_gets_a_clear_message(payload):
+    app = open_page("pages/predict.py")
+    app.file_uploader(key="upload").set_value(("scan.png", payload, "image/png")).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["This file is not a PNG or JPEG image that can be read; please upload a chest X-ray image."]
+    assert not _shown_probabilities(app)
+
+
+def test_gallery_groups_test_cases_by_outcome_at_the_threshold():
+    model = MODELS[0]
+    app = open_page("pages/case_gallery.py")
+    app.slider(key=ui.threshold_key(model)).set_value(0.5).run()
+    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    counts = counts_at(labels, scores, 0.5)
+    options = app.radio(key="gallery_outcome").options
+    for outcome in ("TP", "FP", "FN", "TN"):
+        assert any(o.endswith(f"({outcome}): {int(counts[outcome.lower()])}") for o in options)
+    assert not app.exception

@@ -1,0 +1,95 @@
+"""End to end in a real headless Chromium: move the threshold slider and see the drawn confusion matrix change."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from core.checkpoints import CHECKPOINTS_DIR, load_predictions
+from core.evaluation import split_arrays
+from core.metrics import counts_at
+from tests.conftest import REPO
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (Debian package 'chromium')")
+SLIDER = 'input[type="range"][aria-label="Decision threshold (probability of pneumonia)"]'
+# The probe's flags: no sandbox as root, and no background connections on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not start within 60 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+CELLS = "[...document.querySelectorAll('text[data-unformatted*=\"of row\"]')].map(t => t.getAttribute('data-unformatted'))"
+
+
+def drawn_counts(page) -> dict[str, int]:
+    """TN/FP/FN/TP as the browser drew them, read in one pass (plotly swaps the SVG while redrawing)."""
+    cells = page.evaluate(CELLS)
+    return {re.search(r"<b>(\w+)</b>", text).group(1).lower(): int(text.split("<br>")[1]) for text in cells}
+
+
+def wait_until_drawn(page, counts: dict[str, int]) -> None:
+    cells = sorted(f"<b>{name.upper()}</b><br>{value}<br>" for name, value in counts.items())
+    page.wait_for_function(
+        f"expected => {{ const drawn = {CELLS}; return drawn.length == 4 && "
+        "expected.every(prefix => drawn.some(text => text.startsWith(prefix))); }", arg=cells, timeout=30_000)
+
+
+def expected_counts(model: str, threshold: float) -> dict[str, int]:
+    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    return {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
+
+
+def test_moving_the_slider_redraws_the_confusion_matrix(app_url):
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{app_url}/threshold_explorer")
+            page.wait_for_selector('text[data-unformatted*="of row"]', timeout=90_000)
+            model = "cnn"  # the explorer opens on the smallest model
+            slider = page.locator(SLIDER)
+            opening = expected_counts(model, float(slider.get_attribute("value")))
+            wait_until_drawn(page, opening)
+            assert drawn_counts(page) == opening
+
+            for key, threshold in (("Home", 0.0), ("End", 1.0)):
+                slider.focus()
+                page.keyboard.press(key)
+                expected = expected_counts(model, threshold)
+                assert expected != opening
+                wait_until_drawn(page, expected)
+                assert drawn_counts(page) == expected
+        finally:
+            browser.close()
