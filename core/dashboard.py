@@ -10,7 +10,7 @@ import streamlit as st
 from torch import nn
 
 from core.checkpoints import CHECKPOINTS_DIR, load_card, load_model, load_predictions
-from core.evaluation import OPERATING_POINT_LABELS, bootstrap_resamples, split_arrays
+from core.evaluation import OPERATING_POINT_HELP, OPERATING_POINT_LABELS, bootstrap_resamples, split_arrays
 from core.metrics import Resamples, Sweep, interval, paired_bootstrap_differences, roc_auc, sweep
 
 TEST_IMAGES = Path(__file__).resolve().parent.parent / "assets" / "pneumoniamnist_test.npz"
@@ -106,7 +106,7 @@ def preset_buttons(name: str) -> None:
     columns = st.columns(len(thresholds))
     for column, (point, value) in zip(columns, thresholds.items()):
         column.button(f"{OPERATING_POINT_LABELS[point]}: {value:.3f}", key=f"preset_{name}_{point}", on_click=set_threshold,
-                      args=(name, value), width="stretch", help="Chosen on the validation split")
+                      args=(name, value), width="stretch", help=OPERATING_POINT_HELP[point])
 
 
 ENTRY_RAN = "_entry_script_ran"

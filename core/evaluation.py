@@ -11,10 +11,17 @@ from core.training import predict_logits
 
 OPERATING_POINT_LABELS = {
     "default": "0.5 (default)",
-    "report_rule": "Report's rule (best balanced accuracy, sensitivity ≥ 95%)",
+    "report_rule": "Report's rule",
     "youden": "Youden's J",
     "sensitivity_95": "Sensitivity ≥ 95%",
     "sensitivity_99": "Sensitivity ≥ 99%",
+}
+OPERATING_POINT_HELP = {
+    "default": "The conventional cut-off, not tuned.",
+    "report_rule": "Best balanced accuracy among thresholds with sensitivity ≥ 95% on validation (the report's rule).",
+    "youden": "Best sensitivity + specificity − 1 on validation.",
+    "sensitivity_95": "The highest threshold that still finds 95% of validation pneumonia cases (best specificity there).",
+    "sensitivity_99": "The highest threshold that still finds 99% of validation pneumonia cases.",
 }
 # The app opens here. On PneumoniaMNIST the validation split is almost separable (it comes from the same pool as
 # training), so the report's rule is set by the one or two highest-scoring validation normals; a 95% sensitivity

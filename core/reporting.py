@@ -146,6 +146,6 @@ def difference_table(differences: Mapping[str, Mapping], first: str, second: str
             "Metric": label,
             f"{first} − {second}": show(d["difference"]),
             "95% CI": f"{show(d['low'])} to {show(d['high'])}",
-            "Beyond chance?": "yes: the interval excludes 0" if d["excludes_zero"] else "no: the interval includes 0",
+            "Beyond chance?": "yes" if d["excludes_zero"] else "no",
         })
     return pd.DataFrame(rows)

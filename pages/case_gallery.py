@@ -42,4 +42,4 @@ a, b, c = st.columns([1, 1, 1])
 a.image(big, caption=f"Test #{case}: labelled {CLASS_NAMES[int(view.labels[case])].lower()}")
 b.image(overlay(big, reading.heatmap, opacity), caption=f"Grad-CAM for “{CLASS_NAMES[reading.predicted_class].lower()}”")
 c.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
-         f"{CLASS_NAMES[reading.predicted_class]} at {threshold:.3f}", delta_color="off")
+         f"{CLASS_NAMES[reading.predicted_class]} at {threshold:.3f}", delta_color="off", delta_arrow="off")

@@ -24,17 +24,19 @@ for column, name, point, threshold in zip(st.columns(len(names)), names, points,
 
 curves = [RocCurve(ui.display_name(n), *v.sweep.roc(), v.auc, (1 - p["specificity"], p["sensitivity"]), t, MODEL_COLOURS.get(n, "#2b6777"))
           for n, v, p, t in zip(names, views, points, thresholds)]
-left, right = st.columns([1, 1])
-left.plotly_chart(roc_figure(curves, "ROC curves and operating points"), key="roc_overlay")
-right.dataframe(comparison_table([ui.card(n) for n in names], points, [v.auc for v in views], thresholds), hide_index=True, height=640)
+roc, significance = st.columns(2)
+roc.plotly_chart(roc_figure(curves, "ROC curves and operating points"), key="roc_overlay")
+if len(names) == 2:
+    significance.subheader("Is the difference real?")
+    differences = ui.paired_differences(names[0], names[1], split, thresholds[0], thresholds[1])
+    significance.dataframe(difference_table(differences, ui.display_name(names[0]), ui.display_name(names[1])), hide_index=True)
+    significance.caption("Paired stratified bootstrap (2,000 resamples of the same cases for both models): a difference "
+                         "is beyond chance when its 95% interval excludes zero.")
+
+st.subheader("Side by side")
+st.dataframe(comparison_table([ui.card(n) for n in names], points, [v.auc for v in views], thresholds), hide_index=True, height="content")
 
 if len(names) == 2:
-    st.subheader("Is the difference real?")
-    differences = ui.paired_differences(names[0], names[1], split, thresholds[0], thresholds[1])
-    st.dataframe(difference_table(differences, ui.display_name(names[0]), ui.display_name(names[1])), hide_index=True)
-    st.caption("Paired stratified bootstrap (2,000 resamples of the same cases for both models): a difference is "
-               "beyond chance when its 95% interval excludes zero.")
-
     st.subheader("Where the models disagree")
     calls = [v.scores >= t for v, t in zip(views, thresholds)]
     disagree = np.flatnonzero(calls[0] != calls[1])

@@ -42,7 +42,7 @@ columns[1].image(ui.enlarge(model_input, 16), caption="What the models see: 28×
 for column, name in zip(columns[2:], names):
     reading, threshold = readings[name], ui.current_threshold(name)
     column.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
-                  f"{CLASS_NAMES[reading.predicted_class]} at threshold {threshold:.3f}", delta_color="off")
+                  f"{CLASS_NAMES[reading.predicted_class]} at threshold {threshold:.3f}", delta_color="off", delta_arrow="off")
     column.image(overlay(shown, reading.heatmap, opacity), width="stretch",
                  caption=f"Grad-CAM: where {ui.display_name(name)} found evidence for “{CLASS_NAMES[reading.predicted_class].lower()}”")
 st.caption("Thresholds are each model's current one (Threshold explorer). Grad-CAM highlights the regions that raised "

@@ -32,7 +32,7 @@ def explorer(name: str, split: str) -> None:
 
     sweep, table = st.columns([3, 2])
     sweep.plotly_chart(threshold_sweep_figure(view.sweep, threshold), key="sweep")
-    table.dataframe(metrics_table(point, view.resamples.intervals_at(threshold), view.auc, view.auc_interval), hide_index=True)
+    table.dataframe(metrics_table(point, view.resamples.intervals_at(threshold), view.auc, view.auc_interval), hide_index=True, height="content")
 
     st.subheader("In another population")
     sample_prevalence = point["tp"] + point["fn"]

@@ -61,7 +61,12 @@ def main() -> None:
                         page.get_by_text("Sample from the test split").click()
                 page.get_by_text(ready_text).first.wait_for(timeout=120_000)
                 page.wait_for_timeout(2500)  # let plotly finish drawing
-                page.screenshot(path=str(OUT / file_name), full_page=True)
+                # Streamlit scrolls inside its main container, so grow the window to the content instead
+                height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+                page.set_viewport_size({"width": 1440, "height": min(height, 4000)})
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(OUT / file_name))
+                page.set_viewport_size({"width": 1440, "height": 1000})
                 print(f"wrote {OUT / file_name}")
             browser.close()
     finally:

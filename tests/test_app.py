@@ -83,7 +83,7 @@ def test_comparison_says_whether_differences_are_beyond_chance():
     frames = [d.value for d in app.dataframe]
     verdicts = next(f for f in frames if "Beyond chance?" in f.columns)
     assert set(verdicts["Metric"]) == {"AUC", "Sensitivity", "Specificity", "Balanced accuracy"}
-    assert verdicts["Beyond chance?"].str.match("^(yes|no): ").all()
+    assert set(verdicts["Beyond chance?"]) <= {"yes", "no"}
 
 
 def _shown_probabilities(app: AppTest) -> dict[str, float]:
