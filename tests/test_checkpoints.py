@@ -57,3 +57,10 @@ def test_comparison_reports_a_tampered_prediction():
     tampered.loc[tampered.index[-1], "probability"] = 1 - tampered["probability"].iloc[-1]
     problems = compare_with_committed(tampered, committed, load_card(folder))
     assert problems and "probabilities differ" in problems[0]
+
+
+def test_readme_results_table_is_the_one_the_cards_give():
+    from scripts.results_table import END, START, results_table
+
+    readme = (CHECKPOINTS_DIR.parent / "README.md").read_text()
+    assert readme.split(START)[1].split(END)[0].strip() == results_table()
