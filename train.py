@@ -18,7 +18,7 @@ import core  # noqa: F401  (installs the torchvision shim before anything import
 import torch
 
 from core.checkpoints import CHECKPOINTS_DIR, load_card, load_model, load_predictions, save_checkpoint
-from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, Split, load_dataset
+from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
 from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, predictions_frame, summarise
 from core.models import WEIGHTS_FILE_ENV, build_model, count_trainable_parameters, load_imagenet_weights
 from core.training import Stage, TrainConfig, fit, recipe

@@ -175,12 +175,6 @@ def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_intervals(labels, scores, threshold: float, n_resamples: int = 2000, seed: int = 0, level: float = 0.95):
-    """Stratified percentile-bootstrap intervals {metric: (low, high)} for AUC and every metric at threshold."""
-    resamples = Resamples.of(labels, scores, stratified_bootstrap_indices(labels, n_resamples, seed))
-    return {"auc": interval(resamples.auc(), level)} | resamples.intervals_at(threshold, level)
-
-
 def paired_bootstrap_differences(labels, scores_a, scores_b, threshold_a: float, threshold_b: float,
                                  n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, dict]:
     """Model A minus model B on the same resampled cases: {metric: {difference, low, high, excludes_zero}}."""

@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as sk
 
 from core.metrics import (
-    bootstrap_intervals, candidate_thresholds, counts_at, metrics_at, operating_points, paired_bootstrap_differences,
+    Resamples, candidate_thresholds, counts_at, interval, metrics_at, operating_points, paired_bootstrap_differences,
     rates, roc_auc, stratified_bootstrap_indices, sweep, threshold_for_sensitivity,
 )
 
@@ -122,9 +122,13 @@ def test_bootstrap_is_stratified_seeded_and_brackets_the_estimate(cases):
     labels, scores = cases
     indices = stratified_bootstrap_indices(labels, 50, seed=3)
     assert (labels[indices].sum(axis=1) == labels.sum()).all()
-    first = bootstrap_intervals(labels, scores, 0.5, n_resamples=500, seed=3)
-    assert first == bootstrap_intervals(labels, scores, 0.5, n_resamples=500, seed=3)
-    assert first != bootstrap_intervals(labels, scores, 0.5, n_resamples=500, seed=4)
+
+    def intervals(seed):
+        resamples = Resamples.of(labels, scores, stratified_bootstrap_indices(labels, 500, seed))
+        return {"auc": interval(resamples.auc())} | resamples.intervals_at(0.5)
+
+    first = intervals(3)
+    assert first == intervals(3) and first != intervals(4)
     point = metrics_at(labels, scores, 0.5)
     for name in ("sensitivity", "specificity", "balanced_accuracy"):
         low, high = first[name]
@@ -134,8 +138,6 @@ def test_bootstrap_is_stratified_seeded_and_brackets_the_estimate(cases):
 
 
 def test_each_resample_matches_scikit_learn_on_the_resampled_cases(cases):
-    from core.metrics import Resamples
-
     labels, scores = cases
     indices = stratified_bootstrap_indices(labels, 5, seed=0)
     resamples = Resamples.of(labels, scores, indices)
