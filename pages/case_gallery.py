@@ -35,11 +35,19 @@ shown = cases[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
 st.image([ui.enlarge(images[i], 4) for i in shown], caption=[f"#{i} · {view.scores[i]:.3f}" for i in shown], width=96)
 
 case = st.selectbox("Inspect a case", cases, key="gallery_case", format_func=lambda i: f"#{i} · P(pneumonia) {view.scores[i]:.3f}")
-opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
 reading = read(ui.model(name), images[case], threshold)
 big = display_image(images[case], 336)
-a, b, c = st.columns([1, 1, 1])
-a.image(big, caption=f"Test #{case}: labelled {CLASS_NAMES[int(view.labels[case])].lower()}")
-b.image(overlay(big, reading.heatmap, opacity), caption=f"Grad-CAM for “{CLASS_NAMES[reading.predicted_class].lower()}”")
-c.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
-         f"{CLASS_NAMES[reading.predicted_class]} at {threshold:.3f}", delta_color="off", delta_arrow="off")
+
+
+@st.fragment
+def heatmap() -> None:
+    """Only this part reruns when the opacity moves: no Grad-CAM again."""
+    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
+    a, b, c = st.columns([1, 1, 1])
+    a.image(big, caption=f"Test #{case}: labelled {CLASS_NAMES[int(view.labels[case])].lower()}")
+    b.image(overlay(big, reading.heatmap, opacity), caption=f"Grad-CAM for “{CLASS_NAMES[reading.predicted_class].lower()}”")
+    c.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
+             f"{CLASS_NAMES[reading.predicted_class]} at {threshold:.3f}", delta_color="off", delta_arrow="off")
+
+
+heatmap()

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core import dashboard as ui
+from core.data import CLASS_NAMES
 from core.figures import MODEL_COLOURS, RocCurve, confusion_matrix_figure, roc_figure
 from core.metrics import metrics_at
 from core.reporting import comparison_table, decision, difference_table, error_sentence
@@ -43,7 +44,7 @@ if len(names) == 2:
     labels = views[0].labels
     st.markdown(f"**{len(disagree)}** of {len(labels)} {ui.SPLIT_LABELS[split].lower()} cases get different decisions.")
     if len(disagree):
-        table = pd.DataFrame({"Case": disagree, "Truth": np.where(labels[disagree] == 1, "Pneumonia", "Normal")})
+        table = pd.DataFrame({"Case": disagree, "Truth": np.array(CLASS_NAMES)[labels[disagree].astype(int)]})
         for name, view, threshold in zip(names, views, thresholds):
             table[f"{ui.display_name(name)} P(pneumonia)"] = view.scores[disagree].round(3)
             table[f"{ui.display_name(name)} says"] = [decision(p, threshold) for p in view.scores[disagree]]

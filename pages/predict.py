@@ -32,18 +32,26 @@ else:
 
 model_input = to_dataset_image(original)
 shown = display_image(original)
-opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
 with st.spinner("Running both models and Grad-CAM…"):
-    readings = {name: read(ui.model(name), model_input, ui.current_threshold(name)) for name in names}
+    thresholds = {name: ui.current_threshold(name) for name in names}
+    readings = {name: read(ui.model(name), model_input, thresholds[name]) for name in names}
 
-columns = st.columns(2 + len(names))
-columns[0].image(shown, caption=f"{origin}; centre square shown", width="stretch")
-columns[1].image(ui.enlarge(model_input, 16), caption="What the models see: 28×28, area-averaged like the dataset", width="stretch")
-for column, name in zip(columns[2:], names):
-    reading, threshold = readings[name], ui.current_threshold(name)
-    column.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
-                  f"{CLASS_NAMES[reading.predicted_class]} at threshold {threshold:.3f}", delta_color="off", delta_arrow="off")
-    column.image(overlay(shown, reading.heatmap, opacity), width="stretch",
-                 caption=f"Grad-CAM: where {ui.display_name(name)} found evidence for “{CLASS_NAMES[reading.predicted_class].lower()}”")
+
+@st.fragment
+def heatmaps() -> None:
+    """Only this part reruns when the opacity moves: no decoding, inference or Grad-CAM again."""
+    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
+    columns = st.columns(2 + len(names))
+    columns[0].image(shown, caption=f"{origin}; centre square shown", width="stretch")
+    columns[1].image(ui.enlarge(model_input, 16), caption="What the models see: 28×28, area-averaged like the dataset", width="stretch")
+    for column, name in zip(columns[2:], names):
+        reading = readings[name]
+        column.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
+                      f"{CLASS_NAMES[reading.predicted_class]} at threshold {thresholds[name]:.3f}", delta_color="off", delta_arrow="off")
+        column.image(overlay(shown, reading.heatmap, opacity), width="stretch",
+                     caption=f"Grad-CAM: where {ui.display_name(name)} found evidence for “{CLASS_NAMES[reading.predicted_class].lower()}”")
+
+
+heatmaps()
 st.caption("Thresholds are each model's current one (Threshold explorer). Grad-CAM highlights the regions that raised "
            "the logit of the predicted class (for “normal”, the negative logit); at 28×28 it is coarse, 7×7 cells.")
