@@ -9,20 +9,19 @@ and the upload path through core alone (decode, 28x28, both models' probability 
 import argparse
 import io
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
 
-from core import dashboard as ui  # noqa: E402
-from core.checkpoints import CHECKPOINTS_DIR, load_model  # noqa: E402
-from core.gradcam import overlay, read  # noqa: E402
-from core.imaging import decode_grayscale, display_image, to_dataset_image  # noqa: E402
+import ui
+from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
+from core.imaging import decode_grayscale, display_image, overlay, to_dataset_image
+from core.inference import load_model, read
+
+REPO = Path(__file__).resolve().parent.parent
 
 FIXTURE = REPO.parent / "shared" / "fixtures" / "cxr" / "kermany_NORMAL2-IM-1430-0001.jpeg"
 
@@ -60,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    names = [p.parent.name for p in sorted(CHECKPOINTS_DIR.glob("*/card.json"))]
+    names = list(trained_models(CHECKPOINTS_DIR))
 
     explorer = open_page("pages/threshold_explorer.py")
     slider = ui.threshold_key(names[0])
@@ -69,7 +68,7 @@ def main() -> None:
     print(f"explorer, slider move (whole-page rerun, server side): median {median:.0f} ms, max {worst:.0f} ms")
 
     jpeg = xray_jpeg()
-    models = {name: load_model(CHECKPOINTS_DIR / name) for name in names}
+    models = {name: load_model(open_checkpoint(CHECKPOINTS_DIR / name)) for name in names}
 
     def upload_path():
         original = decode_grayscale(jpeg)

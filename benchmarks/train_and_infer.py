@@ -8,24 +8,21 @@ Inference: one 28x28 image, fp32, eval mode, as the app does; committed weights 
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import torch  # noqa: E402
+import torch
 
-from core.checkpoints import CHECKPOINTS_DIR, load_model  # noqa: E402
-from core.data import augment  # noqa: E402
-from core.gradcam import gradcam  # noqa: E402
-from core.models import build_model  # noqa: E402
-from core.training import recipe  # noqa: E402
-from train import MODELS, bf16_supported, describe_device  # noqa: E402
+from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
+from core.data import augment
+from core.inference import gradcam, load_model
+from core.models import build_model
+from core.registry import spec
+from core.training import bf16_supported, describe_device
 
 
-def training_images_per_second(architecture: str, device: torch.device, steps: int) -> float:
-    _, batch_size = recipe(architecture, imagenet_initialised=False)
-    model = build_model(architecture).to(device, memory_format=torch.channels_last).train()
+def training_images_per_second(name: str, device: torch.device, steps: int) -> float:
+    batch_size = spec(name).batch_size
+    model = build_model(name).to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     images, labels = torch.rand(batch_size, 1, 28, 28, device=device), torch.rand(batch_size, 1, device=device).round()
@@ -73,14 +70,13 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"device: {describe_device(device)}, torch {torch.__version__}, bf16 autocast in training: {bf16_supported(device)}")
     print(f"{'model':<10} {'train img/s':>12} {'infer ms/img':>13} {'grad-cam ms':>12}")
-    for name, architecture in MODELS.items():
-        folder = CHECKPOINTS_DIR / name
-        model = load_model(folder) if (folder / "card.json").exists() else build_model(architecture).eval()
+    for name, folder in trained_models(CHECKPOINTS_DIR).items():
+        model = load_model(open_checkpoint(folder))
         image = torch.rand(1, 1, 28, 28)
         with torch.no_grad():
             infer = median_milliseconds(lambda: model(image), repeats=50)
         cam = median_milliseconds(lambda: gradcam(model, (image[0, 0] * 255).byte().numpy(), 1), repeats=20)
-        throughput = training_images_per_second(architecture, device, args.steps)
+        throughput = training_images_per_second(name, device, args.steps)
         print(f"{name:<10} {throughput:>12.0f} {infer:>13.1f} {cam:>12.1f}")
 
 

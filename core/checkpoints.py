@@ -1,45 +1,102 @@
-"""A checkpoint is a folder: model.safetensors (weights), card.json (how it was made, metrics, thresholds)
-and predictions.csv (validation and test probabilities with labels, so the app needs no dataset)."""
+"""A checkpoint is a folder: model.safetensors (weights), card.json (how it was made, metrics, thresholds, and the
+sha256 of the other two files) and predictions.csv (validation and test probabilities with labels, so the app
+needs no dataset). Opening one checks both files against the card. Torch-free: weights stay bytes here.
+"""
 
-import json
+import dataclasses
+import hashlib
+import io
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
-from torch import nn
 
+from core.cards import Card, CardError
 from core.io import atomic_write_bytes
-from core.models import build_model
+from core.registry import REGISTRY, spec
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 PREDICTIONS_FILE = "predictions.csv"
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINTS_ENV = "PNEUMONIA_CHECKPOINTS"
+PREDICTION_COLUMNS = ["split", "index", "label", "logit", "probability"]
 
 
-def save_checkpoint(folder: Path, model: nn.Module, card: dict, predictions: pd.DataFrame) -> dict:
-    """Write weights, predictions, then the card (last, so a complete card means a complete folder)."""
+class CheckpointError(Exception):
+    """A checkpoint folder that cannot be used; the message is one sentence saying why and what to do."""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    folder: Path
+    card: Card
+    predictions: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def weights(self) -> bytes:
+        """The weight file's bytes, checked against the card's sha256 (the bytes returned are the bytes checked)."""
+        return _verified(self.folder / WEIGHTS_FILE, self.card.weights_sha256, self.card.name, "weights")
+
+
+def checkpoints_dir() -> Path:
+    """Where the app looks for checkpoints: $PNEUMONIA_CHECKPOINTS, else the committed checkpoints/."""
+    return Path(os.environ.get(CHECKPOINTS_ENV) or CHECKPOINTS_DIR)
+
+
+def trained_models(root: Path | None = None) -> dict[str, Path]:
+    """Registry models that have a checkpoint folder (under root, default checkpoints_dir()), in registry order."""
+    root = root or checkpoints_dir()
+    return {name: root / name for name in REGISTRY if (root / name).is_dir()}
+
+
+def _verified(path: Path, expected: str, name: str, what: str) -> bytes:
+    label = spec(name).display_name
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise CheckpointError(f"The {label} checkpoint has no {what} file ({path.name}); restore it or retrain the model.") from None
+    if sha256(data) != expected:
+        raise CheckpointError(f"The {label} checkpoint's {what} ({path.name}) do not match its card: the file was changed "
+                              "or damaged after training, so the model is disabled; restore the file or retrain.")
+    return data
+
+
+def open_checkpoint(folder: Path, expected_name: str | None = None) -> Checkpoint:
+    """Read and check a checkpoint folder: a valid card (of expected_name, if given), predictions and weights whose
+    sha256 match it."""
     folder = Path(folder)
-    weights = save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    try:
+        text = (folder / CARD_FILE).read_text()
+    except (OSError, UnicodeDecodeError):
+        raise CheckpointError(f"The checkpoint in {folder.name}/ has no readable {CARD_FILE}; restore it or retrain the model.") from None
+    try:
+        card = Card.from_json(text)
+    except CardError as error:
+        raise CheckpointError(f"The checkpoint in {folder.name}/ cannot be used: {error}.") from None
+    if card.name not in REGISTRY or expected_name not in (None, card.name):
+        raise CheckpointError(f"The checkpoint in {folder.name}/ is of model {card.name!r}, not the {expected_name or 'registry'}'s.")
+    csv = _verified(folder / PREDICTIONS_FILE, card.predictions_sha256, card.name, "predictions")
+    predictions = pd.read_csv(io.BytesIO(csv))
+    checkpoint = Checkpoint(folder, card, predictions)
+    checkpoint.weights()
+    return checkpoint
+
+
+def save_checkpoint(folder: Path, weights: bytes, card: Card, predictions: pd.DataFrame) -> Card:
+    """Write weights, predictions, then the card with their sha256 (last, so a complete card means a complete folder)."""
+    folder = Path(folder)
+    csv = predictions[PREDICTION_COLUMNS].to_csv(index=False, float_format="%.17g").encode()
     atomic_write_bytes(folder / WEIGHTS_FILE, weights)
-    atomic_write_bytes(folder / PREDICTIONS_FILE, predictions.to_csv(index=False, float_format="%.17g").encode())
-    card = card | {"file_size_bytes": len(weights)}
-    atomic_write_bytes(folder / CARD_FILE, (json.dumps(card, indent=2) + "\n").encode())
+    atomic_write_bytes(folder / PREDICTIONS_FILE, csv)
+    card = dataclasses.replace(card, weights_sha256=sha256(weights), predictions_sha256=sha256(csv), file_size_bytes=len(weights))
+    atomic_write_bytes(folder / CARD_FILE, card.to_json().encode())
     return card
-
-
-def load_card(folder: Path) -> dict:
-    return json.loads((Path(folder) / CARD_FILE).read_text())
-
-
-def load_predictions(folder: Path) -> pd.DataFrame:
-    return pd.read_csv(Path(folder) / PREDICTIONS_FILE)
-
-
-def load_model(folder: Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model named in the card and load its weights (safetensors: no pickle), in eval mode."""
-    model = build_model(load_card(folder)["architecture"])
-    model.load_state_dict(load_safetensors((Path(folder) / WEIGHTS_FILE).read_bytes()))
-    return model.to(device).eval()

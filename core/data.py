@@ -15,7 +15,6 @@ from medmnist.info import DEFAULT_ROOT
 DATA_ROOT_ENV = "PNEUMONIA_DATA_ROOT"
 DATA_FILE = "pneumoniamnist.npz"
 SPLITS = ("train", "val", "test")
-CLASS_NAMES = ("Normal", "Pneumonia")
 
 
 class DataNotFoundError(RuntimeError):
@@ -98,3 +97,43 @@ def augment(images: torch.Tensor, generator: torch.Generator, flip: bool = True,
     theta = torch.stack([torch.stack([cos * mirror, -sin, zeros], 1), torch.stack([sin * mirror, cos, zeros], 1)], 1)
     grid = F.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=generator)
+
+
+_BLUR = torch.tensor([0.25, 0.5, 0.25])
+
+
+def augment_xray(images: torch.Tensor, generator: torch.Generator, flip: bool = False, max_degrees: float = 10.0,
+                 max_shift: float = 0.1, scale: float = 0.1, brightness: float = 0.1, contrast: float = 0.2,
+                 gamma: float = 0.25, noise: float = 0.03, blur_probability: float = 0.2) -> torch.Tensor:
+    """Augmentation that keeps a chest X-ray plausible: small rotation, shift (fraction of the half-width) and scale,
+    optional mirror; then gamma, contrast and brightness, a slight blur for some images, and sensor-like noise.
+
+    Edges are replicated rather than blackened, since a shifted radiograph continues past its border.
+    """
+    n, device = images.shape[0], images.device
+    angles = _uniform(n, -1, 1, generator) * math.radians(max_degrees)
+    zoom = _uniform(n, 1 - scale, 1 + scale, generator)
+    mirror = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(n)
+    shift = _uniform(2 * n, -max_shift, max_shift, generator).view(2, n)
+    cos, sin = torch.cos(angles) / zoom, torch.sin(angles) / zoom
+    theta = torch.stack([torch.stack([cos * mirror, -sin, shift[0]], 1), torch.stack([sin * mirror, cos, shift[1]], 1)], 1)
+    grid = F.affine_grid(theta.to(device, images.dtype), list(images.shape), align_corners=False)
+    x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
+
+    def per_image(values: torch.Tensor) -> torch.Tensor:
+        return values.to(device, images.dtype).view(n, 1, 1, 1)
+
+    x = x.pow(per_image(torch.exp(_uniform(n, -1, 1, generator) * math.log1p(gamma))))
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * per_image(_uniform(n, 1 - contrast, 1 + contrast, generator)) + mean
+    x = x + per_image(_uniform(n, -brightness, brightness, generator))
+    kernel = (_BLUR[:, None] * _BLUR[None, :]).to(device, images.dtype).view(1, 1, 3, 3)
+    blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel)
+    x = torch.where(per_image(torch.rand(n, generator=generator)) < blur_probability, blurred, x)
+    sigma = per_image(_uniform(n, 0, noise, generator))
+    x = x + sigma * torch.randn(x.shape, generator=generator).to(device, images.dtype)
+    return x.clamp(0, 1)

@@ -1,13 +1,10 @@
-"""From a model to predictions, from predictions to the card's thresholds and metrics, and back again to check."""
+"""From predictions to the card's thresholds and metrics, and back again to check. Torch-free."""
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
-from core.data import Dataset
+from core.cards import Card, Metrics, SplitMetrics
 from core.metrics import Resamples, interval, metrics_at, operating_points, roc_auc, stratified_bootstrap_indices
-from core.training import predict_logits
 
 OPERATING_POINT_LABELS = {
     "default": "0.5 (default)",
@@ -32,23 +29,6 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
 
-def predictions_frame(model: nn.Module, dataset: Dataset, device: torch.device) -> pd.DataFrame:
-    """One row per validation and test image: split, index in the split, label, fp32 logit and probability."""
-    frames = []
-    for split in EVALUATED_SPLITS:
-        data = dataset.splits[split]
-        logits = predict_logits(model, data.images, device)
-        frames.append(pd.DataFrame({
-            "split": split,
-            "index": np.arange(len(data)),
-            "label": data.labels.numpy().astype(int),
-            "logit": logits.numpy(),
-            # float64 sigmoid of the fp32 logit keeps confident cases distinct instead of rounding them to 1.0
-            "probability": torch.sigmoid(logits.double()).numpy(),
-        }))
-    return pd.concat(frames, ignore_index=True)
-
-
 def split_arrays(predictions: pd.DataFrame, split: str) -> tuple[np.ndarray, np.ndarray]:
     rows = predictions[predictions["split"] == split]
     return rows["label"].to_numpy(), rows["probability"].to_numpy()
@@ -59,41 +39,46 @@ def bootstrap_resamples(labels, scores) -> Resamples:
     return Resamples.of(labels, scores, stratified_bootstrap_indices(labels, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED))
 
 
-def summarise(predictions: pd.DataFrame) -> dict:
-    """Thresholds chosen on validation, then AUC and every metric (with bootstrap 95% CIs) at each, per split."""
+def split_metrics(labels, scores, thresholds: dict[str, float]) -> SplitMetrics:
+    """AUC and every metric at each threshold, with bootstrap 95% CIs, on one split."""
+    resamples = bootstrap_resamples(labels, scores)
+    return SplitMetrics(
+        n=int(len(labels)), auc=roc_auc(labels, scores), auc_ci95=interval(resamples.auc()),
+        operating_points={name: metrics_at(labels, scores, threshold) | {"ci95": resamples.intervals_at(threshold)}
+                          for name, threshold in thresholds.items()},
+    )
+
+
+def summarise(predictions: pd.DataFrame) -> Metrics:
+    """Thresholds chosen on validation, then metrics at each on validation and (when predicted) test."""
     thresholds = operating_points(*split_arrays(predictions, "val"))
-    summary = {"thresholds": thresholds, "chosen_operating_point": CHOSEN_OPERATING_POINT}
-    for split in EVALUATED_SPLITS:
-        labels, scores = split_arrays(predictions, split)
-        resamples = bootstrap_resamples(labels, scores)
-        summary[split] = {
-            "n": int(len(labels)),
-            "auc": roc_auc(labels, scores),
-            "auc_ci95": interval(resamples.auc()),
-            "operating_points": {name: metrics_at(labels, scores, threshold) | {"ci95": resamples.intervals_at(threshold)}
-                                 for name, threshold in thresholds.items()},
-        }
-    return summary
+    test = split_metrics(*split_arrays(predictions, "test"), thresholds) if (predictions["split"] == "test").any() else None
+    return Metrics(thresholds, CHOSEN_OPERATING_POINT, split_metrics(*split_arrays(predictions, "val"), thresholds), test)
 
 
-def compare_with_committed(recomputed: pd.DataFrame, committed: pd.DataFrame, card: dict, atol: float = 1e-5) -> list[str]:
-    """Differences between freshly computed predictions/metrics and a checkpoint's committed ones (empty: match)."""
-    problems = []
-    if len(recomputed) != len(committed) or not (recomputed[["split", "index", "label"]].values == committed[["split", "index", "label"]].values).all():
+def compare_with_committed(recomputed: pd.DataFrame, committed: pd.DataFrame, card: Card, atol: float = 1e-5) -> list[str]:
+    """Differences between freshly computed predictions/metrics and a checkpoint's committed ones (empty: match).
+
+    Compares the cases recomputed; when those are all the committed ones, also the card's AUCs, counts and thresholds.
+    """
+    keys = ["split", "index"]
+    merged = recomputed.merge(committed, on=keys, how="left", suffixes=("", "_committed"), validate="one_to_one")
+    if merged["label_committed"].isna().any() or (merged["label"] != merged["label_committed"]).any():
         return ["cases or labels differ from the committed predictions.csv"]
-    worst = float(np.abs(recomputed["probability"] - committed["probability"]).max())
-    if worst > atol:
-        problems.append(f"probabilities differ by up to {worst:.2e} (tolerance {atol:.0e})")
+    worst = float(np.abs(merged["probability"] - merged["probability_committed"]).max())
+    problems = [f"probabilities differ by up to {worst:.2e} (tolerance {atol:.0e})"] if worst > atol else []
+    if len(recomputed) < len(committed):
+        return problems
     summary = summarise(recomputed)
     for split in EVALUATED_SPLITS:
-        if abs(summary[split]["auc"] - card["metrics"][split]["auc"]) > atol:
-            problems.append(f"{split} AUC {summary[split]['auc']:.6f} vs card {card['metrics'][split]['auc']:.6f}")
-        for name, point in summary[split]["operating_points"].items():
-            stored = card["metrics"][split]["operating_points"][name]
+        ours, stored = getattr(summary, split), getattr(card.metrics, split)
+        if abs(ours.auc - stored.auc) > atol:
+            problems.append(f"{split} AUC {ours.auc:.6f} vs card {stored.auc:.6f}")
+        for name, point in ours.operating_points.items():
             for count in ("tn", "fp", "fn", "tp"):
-                if point[count] != stored[count]:
-                    problems.append(f"{split} {name}: {count} {point[count]} vs card {stored[count]}")
-    for name, threshold in summary["thresholds"].items():
-        if abs(threshold - card["metrics"]["thresholds"][name]) > atol:
-            problems.append(f"threshold {name} {threshold:.6f} vs card {card['metrics']['thresholds'][name]:.6f}")
+                if point[count] != stored.operating_points[name][count]:
+                    problems.append(f"{split} {name}: {count} {point[count]} vs card {stored.operating_points[name][count]}")
+    for name, threshold in summary.thresholds.items():
+        if abs(threshold - card.metrics.thresholds[name]) > atol:
+            problems.append(f"threshold {name} {threshold:.6f} vs card {card.metrics.thresholds[name]:.6f}")
     return problems

@@ -7,10 +7,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.data import CLASS_NAMES
 from core.metrics import Sweep
+from core.reporting import CLASS_NAMES
 
-MODEL_COLOURS = {"cnn": "#2b6777", "resnet18": "#c26d3a"}
 METRIC_COLOURS = {"sensitivity": "#c0392b", "specificity": "#2b6777", "balanced_accuracy": "#6c5b7b", "precision": "#b8860b"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), font=dict(size=13))
 
@@ -41,6 +40,11 @@ class RocCurve:
     point: tuple[float, float]  # (false-positive rate, sensitivity) at the current threshold
     threshold: float
     colour: str
+
+    @classmethod
+    def at(cls, name: str, sweep: Sweep, auc: float, point: Mapping[str, float], threshold: float, colour: str) -> "RocCurve":
+        """A model's ROC curve from its sweep, marked where its metrics at the current threshold put it."""
+        return cls(name, *sweep.roc(), auc, (1 - point["specificity"], point["sensitivity"]), threshold, colour)
 
 
 def roc_figure(curves: Sequence[RocCurve], title: str = "ROC curve") -> go.Figure:

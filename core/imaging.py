@@ -2,8 +2,10 @@
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pytorch_grad_cam.utils.image import show_cam_on_image
 
 DATASET_SIZE = 28
 MAX_PIXELS = 60_000_000  # far above any radiograph, well below a decompression bomb
@@ -48,3 +50,10 @@ def to_dataset_image(image: np.ndarray, size: int = DATASET_SIZE) -> np.ndarray:
 def display_image(image: np.ndarray, size: int = 448) -> np.ndarray:
     """The centre square the models see, at a size worth looking at (for overlays and the page)."""
     return np.asarray(Image.fromarray(centre_crop_square(image)).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def overlay(gray: np.ndarray, heatmap: np.ndarray, opacity: float) -> np.ndarray:
+    """RGB uint8 image: the grey X-ray with the heatmap (resized to it) blended in at the given opacity."""
+    base = np.repeat(gray[..., None].astype(np.float32) / 255.0, 3, axis=2)
+    mask = cv2.resize(heatmap.astype(np.float32), (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return show_cam_on_image(base, np.clip(mask, 0, 1), use_rgb=True, image_weight=1.0 - opacity)

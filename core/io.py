@@ -4,10 +4,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
 
-
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call write(stream) on a temporary file beside path, then move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -24,8 +23,4 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, lambda stream: stream.write(data))
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    _atomic_write(path, lambda stream: torch.save(obj, stream))
+    atomic_write(path, lambda stream: stream.write(data))

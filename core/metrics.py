@@ -35,6 +35,11 @@ def rates(tn, fp, fn, tp) -> dict[str, np.ndarray]:
     }
 
 
+def is_positive(scores, threshold):
+    """The decision rule, the only one: pneumonia when the probability is at least the threshold."""
+    return np.asarray(scores) >= threshold
+
+
 def _split_by_class(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     labels, scores = np.asarray(labels).astype(bool).ravel(), np.asarray(scores, float).ravel()
     return np.sort(scores[labels]), np.sort(scores[~labels])
@@ -156,7 +161,7 @@ class Resamples:
         return _auc_rows(self.scores, self.labels)
 
     def metrics_at(self, threshold: float) -> dict[str, np.ndarray]:
-        predicted = self.scores >= threshold
+        predicted = is_positive(self.scores, threshold)
         tp = (predicted & self.labels).sum(axis=1)
         fp = (predicted & ~self.labels).sum(axis=1)
         n_pos = self.labels.sum()

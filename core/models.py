@@ -1,7 +1,8 @@
-"""The report's two classifiers. Both take (N, 1, 28, 28) images in [0, 1] and return one pneumonia logit (N, 1).
+"""The classifiers. Each takes (N, 1, 28, 28) images in [0, 1] and returns one pneumonia logit (N, 1).
 
-Each model does its own input normalisation (and, for ResNet-18, the batched resize to 224x224 on whatever
-device it runs on), so training, evaluation, the app and Grad-CAM all feed it the same thing.
+Each model does its own input normalisation (and, for the 224-pixel ResNet-18, the batched resize on whatever
+device it runs on), so training, evaluation, the app and Grad-CAM all feed it the same thing. Each splits its
+forward pass at the Grad-CAM layer (forward_features, then forward_head), so Grad-CAM needs no hooks.
 """
 
 import hashlib
@@ -10,8 +11,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
+
+from core.registry import spec
 
 WEIGHTS_FILE_ENV = "RESNET18_WEIGHTS"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -54,32 +59,48 @@ class CustomCNN(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features((images - 0.5) / 0.5))
+        return self.forward_head(self.forward_features(images))
 
-    def cam_layer(self) -> nn.Module:
-        """Last conv+BN+ReLU of block 3: 7x7 maps, the finest that still carry the deepest features."""
-        return self.features[-1][1]
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Up to the last conv+BN+ReLU of block 3 (features.2.1): 7x7 maps, the finest that carry the deepest features."""
+        return self.features[2][:2](self.features[:2]((images - 0.5) / 0.5))
+
+    def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features[2][2:](maps))
 
 
 class ResNet18Classifier(nn.Module):
-    """torchvision ResNet-18 with fc replaced by Dropout(0.5) + Linear(512→1); grey 28x28 → 3x224x224, ImageNet-normalised."""
+    """torchvision ResNet-18 with fc replaced by Dropout(0.5) + Linear(512→1); grey replicated to 3 channels, ImageNet-normalised.
 
-    input_size = 224
+    input_size=224 (the report): 28x28 upsampled to 224x224. small_stem=True (for 28x28 as it is): a 3x3 stride-1
+    first convolution and no max-pool, so the 28 pixels are not thrown away in the first two layers.
+    """
 
-    def __init__(self):
+    def __init__(self, input_size: int = 224, small_stem: bool = False):
         super().__init__()
+        self.input_size = input_size
         self.backbone = resnet18()
+        if small_stem:
+            self.backbone.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+            self.backbone.maxpool = nn.Identity()
         self.backbone.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 1))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.backbone_frozen = False
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False)
-        return self.backbone((x.expand(-1, 3, -1, -1) - self.mean) / self.std)
+        return self.forward_head(self.forward_features(images))
 
-    def cam_layer(self) -> nn.Module:
-        return self.backbone.layer4[-1]
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Up to the last residual block (backbone.layer4.1): 7x7 maps at 224 pixels."""
+        if images.shape[-1] != self.input_size:
+            images = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False)
+        b = self.backbone
+        x = b.maxpool(b.relu(b.bn1(b.conv1((images.expand(-1, 3, -1, -1) - self.mean) / self.std))))
+        return b.layer4(b.layer3(b.layer2(b.layer1(x))))
+
+    def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
+        return self.backbone.fc(torch.flatten(self.backbone.avgpool(maps), 1))
 
     def freeze_backbone(self, frozen: bool) -> None:
         """Train only the new head (stage 1 of the report's fine-tuning) or everything (stage 2)."""
@@ -96,11 +117,21 @@ class ResNet18Classifier(nn.Module):
         return self
 
 
-ARCHITECTURES = {"custom_cnn": CustomCNN, "resnet18": ResNet18Classifier}
+def build_model(name: str) -> nn.Module:
+    """A fresh (randomly initialised) model for a registry entry."""
+    entry = spec(name)
+    return globals()[entry.architecture](**entry.options)
 
 
-def build_model(architecture: str) -> nn.Module:
-    return ARCHITECTURES[architecture]()
+def weights_to_bytes(model: nn.Module) -> bytes:
+    return save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+
+
+def model_from_bytes(name: str, weights: bytes) -> nn.Module:
+    """Rebuild a registry model from safetensors bytes (no unpickling), in eval mode on the CPU."""
+    model = build_model(name)
+    model.load_state_dict(load_safetensors(weights))
+    return model.eval()
 
 
 def count_trainable_parameters(model: nn.Module) -> int:

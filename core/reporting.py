@@ -5,6 +5,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from core.cards import Card
+from core.metrics import is_positive
+from core.registry import spec
+
+CLASS_NAMES = ("Normal", "Pneumonia")
 RATE_LABELS = {
     "sensitivity": "Sensitivity",
     "specificity": "Specificity",
@@ -49,13 +54,13 @@ def metrics_table(point: Mapping[str, float], intervals: Mapping[str, tuple[floa
 
 def outcomes(labels: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """TP/FP/FN/TN for each case at threshold."""
-    called = np.asarray(scores) >= threshold
+    called = is_positive(scores, threshold)
     positive = np.asarray(labels).astype(bool)
     return np.select([called & positive, called & ~positive, ~called & positive], ["TP", "FP", "FN"], "TN")
 
 
 def decision(probability: float, threshold: float) -> str:
-    return "Pneumonia" if probability >= threshold else "Normal"
+    return CLASS_NAMES[int(is_positive(probability, threshold))]
 
 
 def duration(seconds: float) -> str:
@@ -64,27 +69,26 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def initialisation_text(card: Mapping) -> str:
-    init = card["initialisation"]
+def initialisation_text(card: Card) -> str:
+    init = card.initialisation
     return "ImageNet (" + init["source"] + ")" if init["imagenet"] else "random (trained from scratch)"
 
 
-def model_overview_table(cards: Sequence[Mapping]) -> pd.DataFrame:
+def model_overview_table(cards: Sequence[Card]) -> pd.DataFrame:
     """The models at a glance, one row per checkpoint card."""
     rows = []
     for card in cards:
-        test = card["metrics"]["test"]
-        chosen = card["metrics"]["chosen_operating_point"]
+        test = card.metrics.test
         rows.append({
-            "Model": card["display_name"],
-            "Trainable parameters": f"{card['trainable_parameters']:,}",
-            "Size on disk": f"{card['file_size_bytes'] / 1e6:.1f} MB",
-            "Input": card["input"],
+            "Model": spec(card.name).display_name,
+            "Trainable parameters": f"{card.trainable_parameters:,}",
+            "Size on disk": f"{card.file_size_bytes / 1e6:.1f} MB",
+            "Input": card.input,
             "Initialisation": initialisation_text(card),
-            "Trained on": card["training"]["device"],
-            "Training time": duration(card["training"]["epoch_seconds_total"]),
-            "Test AUC (95% CI)": f"{test['auc']:.3f} ({test['auc_ci95'][0]:.3f} – {test['auc_ci95'][1]:.3f})",
-            "Opening threshold (chosen on validation)": f"{card['metrics']['thresholds'][chosen]:.3f}",
+            "Trained on": card.training.device,
+            "Training time": duration(card.training.epoch_seconds_total),
+            "Test AUC (95% CI)": f"{test.auc:.3f} ({test.auc_ci95[0]:.3f} – {test.auc_ci95[1]:.3f})",
+            "Opening threshold (chosen on validation)": f"{card.opening_threshold:.3f}",
         })
     return pd.DataFrame(rows)
 
@@ -100,16 +104,16 @@ _COMPARED = [
 ]
 
 
-def comparison_table(cards: Sequence[Mapping], points: Sequence[Mapping], aucs: Sequence[float], thresholds: Sequence[float]) -> pd.DataFrame:
+def comparison_table(cards: Sequence[Card], points: Sequence[Mapping], aucs: Sequence[float], thresholds: Sequence[float]) -> pd.DataFrame:
     """The report's Table 9: one column per model at its threshold, and which is better where it can be ranked."""
     rows = []
     for card, point, auc, threshold in zip(cards, points, aucs, thresholds):
         rows.append(point | {
-            "parameters": card["trainable_parameters"], "size_mb": card["file_size_bytes"] / 1e6, "input": card["input"],
-            "initialisation": initialisation_text(card), "device": card["training"]["device"],
-            "seconds": card["training"]["epoch_seconds_total"], "threshold": threshold, "auc": auc,
+            "parameters": card.trainable_parameters, "size_mb": card.file_size_bytes / 1e6, "input": card.input,
+            "initialisation": initialisation_text(card), "device": card.training.device,
+            "seconds": card.training.epoch_seconds_total, "threshold": threshold, "auc": auc,
         })
-    names = [card["display_name"] for card in cards]
+    names = [spec(card.name).display_name for card in cards]
     table = []
     for label, key, higher_is_better in _COMPARED:
         values = [row[key] for row in rows]

@@ -4,14 +4,14 @@ torchvision registers fake kernels for ``torchvision::nms``/``qnms`` at import t
 load those operators were never defined and the import dies with "operator torchvision::nms does not exist".
 Defining the two schemas (no kernels) lets models, transforms v2 and grad-cam import and run. Detection ops
 (``torchvision.ops.nms``) and ``torchvision.io`` stay unusable, so images are decoded with PIL/OpenCV.
-This module must run before the first ``import torchvision``; ``core/__init__.py`` guarantees that.
+``core/__init__.py`` calls install_on_import(): the shim is then installed just before the first
+``import torchvision`` anywhere (grad-cam imports it too), and torch is not imported before something needs it.
 """
 
+import importlib.abc
 import importlib.util
 import sys
 from pathlib import Path
-
-import torch
 
 SHIMMED_OPS = (
     "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
@@ -21,6 +21,8 @@ _library = None  # keeps the registration alive for the life of the process
 
 
 def _compiled_ops_load() -> bool:
+    import torch
+
     spec = importlib.util.find_spec("torchvision")
     if spec is None or spec.origin is None:
         return True  # torchvision not installed: nothing to shim
@@ -40,7 +42,24 @@ def install() -> bool:
         return True
     if "torchvision" in sys.modules or _compiled_ops_load():
         return False
+    import torch
+
     _library = torch.library.Library("torchvision", "DEF")
     for schema in SHIMMED_OPS:
         _library.define(schema)
     return True
+
+
+class _InstallBeforeTorchvision(importlib.abc.MetaPathFinder):
+    """Runs install() when torchvision is first imported, then steps aside for the normal import."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "torchvision":
+            sys.meta_path.remove(self)
+            install()
+        return None
+
+
+def install_on_import() -> None:
+    if "torchvision" not in sys.modules and not any(isinstance(f, _InstallBeforeTorchvision) for f in sys.meta_path):
+        sys.meta_path.insert(0, _InstallBeforeTorchvision())

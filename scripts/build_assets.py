@@ -7,14 +7,12 @@ The case gallery and the Predict page's samples use it, so the app runs without 
 
 import argparse
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.data import DATA_FILE, DataNotFoundError, load_dataset  # noqa: E402
-from core.io import atomic_write_bytes  # noqa: E402
+from core.data import DATA_FILE, DataNotFoundError, load_dataset
+from core.io import atomic_write_bytes
 
 ASSET = Path(__file__).resolve().parent.parent / "assets" / "pneumoniamnist_test.npz"
 

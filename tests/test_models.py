@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from core.models import CustomCNN, ResNet18Classifier, build_model, count_trainable_parameters, load_imagenet_weights
+from core.registry import REGISTRY, UnknownModelError, spec
 
 
 def test_custom_cnn_has_the_reports_615521_parameters():
@@ -61,6 +62,22 @@ def test_weights_file_whose_hash_does_not_match_its_name_is_refused(tmp_path):
         load_imagenet_weights(ResNet18Classifier(), path)
 
 
-def test_build_model_names():
-    assert isinstance(build_model("custom_cnn"), CustomCNN)
-    assert isinstance(build_model("resnet18"), ResNet18Classifier)
+@pytest.mark.parametrize("name", REGISTRY)
+def test_every_registry_model_ends_its_feature_map_at_the_registry_cam_layer(name):
+    """forward_features/forward_head split the forward pass exactly at spec.cam_layer (what Grad-CAM reads)."""
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    images = torch.rand(2, 1, 28, 28)
+    seen = []
+    handle = model.get_submodule(spec(name).cam_layer).register_forward_hook(lambda module, inputs, output: seen.append(output.clone()))
+    with torch.no_grad():
+        logits = model(images)
+        maps = model.forward_features(images)
+        assert torch.equal(model.forward_head(maps), logits) and logits.shape == (2, 1)
+    handle.remove()
+    assert torch.equal(seen[0], maps)
+
+
+def test_an_unknown_model_is_refused_not_given_another_recipe():
+    with pytest.raises(UnknownModelError, match="unknown model 'vgg16'; the registry knows cnn, resnet18"):
+        build_model("vgg16")

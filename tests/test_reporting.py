@@ -1,10 +1,13 @@
 """Sentences, tables and figures the pages show, checked without Streamlit."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
 from core.figures import RocCurve, confusion_matrix_figure, roc_figure, threshold_sweep_figure
-from core.metrics import sweep
+from core.metrics import metrics_at, roc_auc, sweep
 from core.reporting import comparison_table, duration, error_sentence, metrics_table, outcomes
 
 
@@ -34,20 +37,22 @@ def test_metrics_table_shows_percentages_and_intervals():
 
 
 def _card(name, parameters, seconds):
-    return {"display_name": name, "trainable_parameters": parameters, "file_size_bytes": parameters * 4, "input": "28×28",
-            "initialisation": {"imagenet": False}, "training": {"device": "cpu", "epoch_seconds_total": seconds}}
+    card = open_checkpoint(CHECKPOINTS_DIR / name).card
+    return replace(card, trainable_parameters=parameters, file_size_bytes=parameters * 4, input="28×28",
+                   training=replace(card.training, device="cpu", epoch_seconds_total=seconds))
 
 
 def test_comparison_table_marks_the_better_model_in_the_right_direction():
-    cards = [_card("A", 10, 60), _card("B", 20, 30)]
+    cards = [_card("cnn", 10, 60), _card("resnet18", 20, 30)]
     points = [{"accuracy": 0.9, "balanced_accuracy": 0.8, "sensitivity": 0.99, "specificity": 0.6, "precision": 0.8,
                "npv": 0.9, "f1": 0.88, "fn": 1, "fp": 50},
               {"accuracy": 0.9, "balanced_accuracy": 0.85, "sensitivity": 0.95, "specificity": 0.75, "precision": 0.85,
                "npv": 0.8, "f1": 0.9, "fn": 4, "fp": 30}]
     better = comparison_table(cards, points, [0.96, 0.97], [0.4, 0.5]).set_index("Aspect")["Better"]
-    assert better["Trainable parameters"] == "A" and better["Training time"] == "B"
-    assert better["False negatives (missed pneumonia)"] == "A" and better["False positives (healthy flagged)"] == "B"
-    assert better["AUC"] == "B" and better["Accuracy"] == "" and better["Threshold"] == ""
+    a, b = "Custom CNN", "ResNet-18"
+    assert better["Trainable parameters"] == a and better["Training time"] == b
+    assert better["False negatives (missed pneumonia)"] == a and better["False positives (healthy flagged)"] == b
+    assert better["AUC"] == b and better["Accuracy"] == "" and better["Threshold"] == ""
 
 
 def test_confusion_matrix_figure_shows_counts_and_row_percentages():
@@ -58,11 +63,19 @@ def test_confusion_matrix_figure_shows_counts_and_row_percentages():
     assert list(heatmap.y) == ["Actual Normal", "Actual Pneumonia"]
 
 
-def test_roc_and_sweep_figures_mark_the_current_threshold():
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 0.65, 0.85, 0.95])
+def test_the_roc_marker_sits_on_the_curve_where_the_threshold_puts_it(threshold):
     labels, scores = np.array([0, 0, 1, 1, 1]), np.array([0.1, 0.6, 0.4, 0.8, 0.9])
     s = sweep(labels, scores)
-    roc = roc_figure([RocCurve("M", *s.roc(), 0.83, (0.5, 0.67), 0.5, "#000")])
-    assert [trace.name for trace in roc.data] == ["chance", "M (AUC 0.830)", "M at 0.500"]
-    assert (roc.data[2].x[0], roc.data[2].y[0]) == (0.5, 0.67)
+    roc = roc_figure([RocCurve.at("M", s, roc_auc(labels, scores), metrics_at(labels, scores, threshold), threshold, "#000")])
+    assert [trace.name for trace in roc.data] == ["chance", "M (AUC 0.833)", f"M at {threshold:.3f}"]
+    called = scores >= threshold
+    marker = (roc.data[2].x[0], roc.data[2].y[0])
+    assert marker == pytest.approx((called[labels == 0].mean(), called[labels == 1].mean()))
+    assert marker in set(zip(roc.data[1].x, roc.data[1].y))  # a vertex of the drawn curve
+
+
+def test_the_sweep_figure_marks_the_current_threshold():
+    s = sweep(np.array([0, 0, 1, 1, 1]), np.array([0.1, 0.6, 0.4, 0.8, 0.9]))
     sweep_figure = threshold_sweep_figure(s, 0.5)
     assert sweep_figure.layout.shapes[0].x0 == 0.5 and len(sweep_figure.data) == 4

@@ -1,18 +1,35 @@
+"""The torchvision shim: needed exactly when torchvision's compiled ops do not load, and enough when they do not."""
+
+import subprocess
+import sys
+
 import torch
 
-import core
 from core import torchvision_compat
+from tests.conftest import REPO
 
 
-def test_shim_is_active_exactly_when_compiled_ops_are_missing():
-    import torchvision  # noqa: F401
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
 
-    assert core.TORCHVISION_SHIM_ACTIVE == (torchvision_compat._library is not None)
-    assert hasattr(torch.ops.torchvision, "nms")  # the schema exists either way, so torchvision imported
+
+def test_plain_torchvision_import_fails_exactly_when_the_shim_says_it_is_needed():
+    plain = _python("import torchvision")
+    needed = _python("from core.torchvision_compat import _compiled_ops_load; print(not _compiled_ops_load())")
+    assert needed.stdout.strip() == str(plain.returncode != 0)
+    if plain.returncode != 0:
+        assert "torchvision::nms does not exist" in plain.stderr
+
+
+def test_importing_core_first_makes_torchvision_and_grad_cam_import_without_importing_torch_early():
+    result = _python("import sys, core; assert 'torch' not in sys.modules; import pytorch_grad_cam, torchvision; print('ok')")
+    assert result.stdout.strip() == "ok", result.stderr
 
 
 def test_install_is_idempotent():
-    assert torchvision_compat.install() == core.TORCHVISION_SHIM_ACTIVE
+    import torchvision  # noqa: F401
+
+    assert torchvision_compat.install() == (torchvision_compat._library is not None)
 
 
 def test_models_transforms_and_gradcam_import_and_run():

@@ -2,16 +2,17 @@ import pytest
 import torch
 
 import train
-from core.checkpoints import load_card, load_model, load_predictions
+from core.checkpoints import open_checkpoint
 from core.data import load_dataset
-from core.evaluation import predictions_frame
+from core.inference import load_model, predictions_frame
 from core.models import CustomCNN
-from core.training import Stage, TrainConfig, fit, positive_class_weight
+from core.registry import Stage
+from core.training import TrainConfig, fit, positive_class_weight
 
 
-def test_positive_class_weight_follows_equation_4_on_the_real_counts():
-    assert positive_class_weight(1214, 3494, 0.5) == pytest.approx(0.5 * 1214 / 3494)
-    assert positive_class_weight(1214, 3494, 0.5) == pytest.approx(0.1737, abs=1e-4)
+def test_positive_class_weight_follows_equation_4():
+    assert positive_class_weight(1214, 3494, 0.5) == pytest.approx(0.1737, abs=1e-4)  # the real training counts
+    assert positive_class_weight(1583, 3125, 1.0) == pytest.approx(0.506, abs=1e-3)  # the report's counts, its printed value
 
 
 def _config(epochs: int) -> TrainConfig:
@@ -38,17 +39,19 @@ def test_one_epoch_run_writes_a_checkpoint_that_loads_and_reproduces(synthetic_r
     out = tmp_path / "cnn"
     train.main(["train", "--model", "cnn", "--data-root", str(synthetic_root), "--epochs", "1", "--out", str(out), "--amp", "off"])
     assert "epoch  1/1" in capsys.readouterr().out
-    card = load_card(out)
-    assert card["trainable_parameters"] == 615_521 and card["file_size_bytes"] == (out / "model.safetensors").stat().st_size
-    assert card["data"]["class_counts"]["train"] == {"normal": 16, "pneumonia": 32}
-    assert len(card["training"]["history"]) == 1 and card["training"]["best_epoch"] == 1
-    assert set(card["metrics"]["thresholds"]) >= {"default", "report_rule", "youden", "sensitivity_95"}
-    assert card["loss"]["pos_weight"] == pytest.approx(0.5 * 16 / 32)
+    checkpoint = open_checkpoint(out)
+    card = checkpoint.card
+    assert card.trainable_parameters == 615_521 and card.file_size_bytes == (out / "model.safetensors").stat().st_size
+    assert card.data.class_counts["train"] == {"normal": 16, "pneumonia": 32}
+    assert len(card.training.history) == 1 and card.training.best_epoch == 1
+    assert set(card.metrics.thresholds) >= {"default", "report_rule", "youden", "sensitivity_95"}
+    assert card.loss["pos_weight"] == pytest.approx(0.5 * 16 / 32)
     assert not (out / "resume.pt").exists()
 
-    committed = load_predictions(out)
+    committed = checkpoint.predictions
     assert list(committed["split"].value_counts().sort_index()) == [24, 24]
-    recomputed = predictions_frame(load_model(out), load_dataset(synthetic_root), torch.device("cpu"))
+    splits = load_dataset(synthetic_root).splits
+    recomputed = predictions_frame(load_model(checkpoint), {split: splits[split] for split in ("val", "test")})
     assert (recomputed["probability"] - committed["probability"]).abs().max() < 1e-6
     train.main(["evaluate", "--model", "cnn", "--data-root", str(synthetic_root), "--out", str(out)])
     assert "match:" in capsys.readouterr().out
@@ -58,11 +61,11 @@ def test_resnet18_trains_both_stages_from_random_init_and_records_it(synthetic_r
     out = tmp_path / "resnet18"
     train.main(["train", "--model", "resnet18", "--data-root", str(synthetic_root), "--epochs", "1", "1",
                 "--subset", "16", "--pretrained", "none", "--out", str(out)])
-    card = load_card(out)
-    assert card["initialisation"]["imagenet"] is False
-    assert [s["name"] for s in card["config"]["stages"]] == ["all_layers", "fine_tune"]
-    assert any("random initialisation" in note for note in card["departures_from_report"])
-    assert [h["stage"] for h in card["training"]["history"]] == ["all_layers", "fine_tune"]
+    card = open_checkpoint(out).card
+    assert card.initialisation["imagenet"] is False
+    assert [s["name"] for s in card.config["stages"]] == ["all_layers", "fine_tune"]
+    assert any("random initialisation" in note for note in card.departures_from_report)
+    assert [h["stage"] for h in card.training.history] == ["all_layers", "fine_tune"]
 
 
 def test_missing_data_stops_with_one_clear_sentence(tmp_path, monkeypatch):

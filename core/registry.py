@@ -1,0 +1,72 @@
+"""Every model the project knows, one entry each: name, display name, architecture, input, training recipe,
+colour and Grad-CAM layer. Adding a model is one entry here plus a `train.py` run; no other file names a model.
+
+Torch-free on purpose: the app's first page reads the registry and the cards without importing torch.
+"""
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: epochs at a learning rate, optionally with the pretrained backbone frozen."""
+
+    name: str
+    epochs: int
+    lr: float
+    freeze_backbone: bool = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # checkpoints/<name>/, the key everywhere
+    display_name: str
+    architecture: str  # a class in core.models
+    input: str  # what the network itself sees, in words
+    stages: tuple[Stage, ...]
+    batch_size: int
+    colour: str
+    cam_layer: str  # module path whose output Grad-CAM reads (where the model's forward_features ends)
+    description: str
+    options: Mapping = field(default_factory=lambda: MappingProxyType({}))  # keyword arguments of the class
+    training: Mapping = field(default_factory=lambda: MappingProxyType({}))  # TrainConfig fields that differ from the report
+    imagenet: bool = False  # start from ImageNet weights when they can be had
+    report_baseline: bool = False  # the report's own recipe, kept as the baseline
+
+
+def _frozen(**values) -> Mapping:
+    return MappingProxyType(values)
+
+
+REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in (
+    ModelSpec(
+        name="cnn", display_name="Custom CNN", architecture="CustomCNN", input="1×28×28 grey",
+        stages=(Stage("train", 25, 1e-3),), batch_size=128, colour="#2b6777", cam_layer="features.2.1",
+        description="The report's small CNN (three conv blocks, 615,521 parameters), trained from scratch.",
+        report_baseline=True,
+    ),
+    ModelSpec(
+        name="resnet18", display_name="ResNet-18", architecture="ResNet18Classifier",
+        input="3×224×224 (28×28 grey upsampled, replicated)",
+        stages=(Stage("frozen_backbone", 10, 1e-3, freeze_backbone=True), Stage("fine_tune", 15, 1e-4)),
+        batch_size=32, colour="#c26d3a", cam_layer="backbone.layer4.1",
+        description="The report's ResNet-18: 28×28 upsampled to 224×224, new one-logit head, two-stage fine-tuning.",
+        imagenet=True, report_baseline=True,
+    ),
+)})
+
+
+class UnknownModelError(KeyError):
+    """A model name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return f"unknown model {self.args[0]!r}; the registry knows {', '.join(REGISTRY)}"
+
+
+def spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(name) from None
