@@ -1,22 +1,26 @@
 """Pneumonia X-ray Explorer. Run with: streamlit run streamlit_app.py"""
 
-import core  # noqa: F401  (installs the torchvision shim before anything imports torchvision)
 import streamlit as st
 
-from core import dashboard as ui
+import ui
 
 st.set_page_config(page_title="Pneumonia X-ray Explorer", page_icon=":material/pulmonology:", layout="wide")
-pages = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
-    st.Page("pages/threshold_explorer.py", title="Threshold explorer", icon=":material/tune:"),
-    st.Page("pages/comparison.py", title="CNN vs ResNet-18", icon=":material/compare:"),
-    st.Page("pages/predict.py", title="Predict an X-ray", icon=":material/upload_file:"),
-    st.Page("pages/case_gallery.py", title="Case gallery", icon=":material/grid_view:"),
-]
-navigation = st.navigation(pages)
+PAGES = {  # file in pages/ -> page
+    "overview.py": st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    "threshold_explorer.py": st.Page("pages/threshold_explorer.py", title="Threshold explorer", icon=":material/tune:"),
+    "comparison.py": st.Page("pages/comparison.py", title="Compare models", icon=":material/compare:"),
+    "predict.py": st.Page("pages/predict.py", title="Predict an X-ray", icon=":material/upload_file:"),
+    "case_gallery.py": st.Page("pages/case_gallery.py", title="Case gallery", icon=":material/grid_view:"),
+}
+page = st.navigation(list(PAGES.values()))
 st.session_state[ui.ENTRY_RAN] = True
-requested = st.session_state.pop(ui.DEEP_LINK, None)
-if requested:  # a page URL opened first on a fresh server (see ui.through_entry_script)
-    st.switch_page(next(page for page in pages if page.url_path == requested.removesuffix(".py")))
+requested = PAGES.get(st.session_state.pop(ui.DEEP_LINK, ""))
+if requested is not None and requested.url_path != page.url_path:  # a page URL opened first (see ui.through_entry_script)
+    st.switch_page(requested)
 st.sidebar.caption(ui.DISCLAIMER)
-navigation.run()
+try:
+    page.run()
+except Exception:  # st.stop, st.rerun and st.switch_page are BaseExceptions and pass through
+    ui.log.exception("page %s failed", page.title)
+    st.error("Something went wrong on this page, and it has been logged. The other pages still work; "
+             "try again, or pick another page.", icon=":material/error:")

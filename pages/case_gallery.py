@@ -1,11 +1,10 @@
 import numpy as np
 import streamlit as st
 
-from core import dashboard as ui
-from core.data import CLASS_NAMES
-from core.gradcam import overlay, read
-from core.imaging import display_image
-from core.reporting import OUTCOME_LABELS, OUTCOMES, outcomes
+import ui
+from core.imaging import display_image, overlay
+from core.inference import read
+from core.reporting import CLASS_NAMES, OUTCOME_LABELS, OUTCOMES, outcomes
 
 ui.through_entry_script(__file__)
 
@@ -13,7 +12,7 @@ PAGE_SIZE = 48
 
 st.title("Case gallery")
 left, right = st.columns(2)
-name = left.selectbox("Model", ui.model_names(), format_func=ui.display_name, key="gallery_model", persist_state="session")
+name = left.selectbox("Model", ui.require_models(), format_func=ui.display_name, key="gallery_model", persist_state="session")
 with right:
     threshold = ui.threshold_slider(name)
 view = ui.split_view(name, "test")
@@ -35,7 +34,10 @@ shown = cases[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
 st.image([ui.enlarge(images[i], 4) for i in shown], caption=[f"#{i} · {view.scores[i]:.3f}" for i in shown], width=96)
 
 case = st.selectbox("Inspect a case", cases, key="gallery_case", format_func=lambda i: f"#{i} · P(pneumonia) {view.scores[i]:.3f}")
-reading = read(ui.model(name), images[case], threshold)
+model = ui.model(name)
+if model is None:
+    st.stop()
+reading = read(model, images[case], threshold)
 big = display_image(images[case], 336)
 
 

@@ -2,16 +2,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import dashboard as ui
-from core.data import CLASS_NAMES
-from core.figures import MODEL_COLOURS, RocCurve, confusion_matrix_figure, roc_figure
-from core.metrics import metrics_at
-from core.reporting import comparison_table, decision, difference_table, error_sentence
+import ui
+from core.figures import RocCurve, confusion_matrix_figure, roc_figure
+from core.metrics import is_positive, metrics_at
+from core.reporting import CLASS_NAMES, comparison_table, decision, difference_table, error_sentence
 
 ui.through_entry_script(__file__)
 
-st.title("CNN vs ResNet-18")
-names = ui.model_names()
+st.title("Compare models")
+names = ui.require_models(minimum=2)
 split = st.radio("Split", list(ui.SPLIT_LABELS), format_func=ui.SPLIT_LABELS.get, horizontal=True, key="comparison_split",
                  persist_state="session")
 thresholds = [ui.current_threshold(n) for n in names]
@@ -23,7 +22,7 @@ for column, name, point, threshold in zip(st.columns(len(names)), names, points,
     column.plotly_chart(confusion_matrix_figure(point, f"{ui.display_name(name)} at {threshold:.3f}"), key=f"confusion_{name}")
     column.markdown(error_sentence(point, ui.display_name(name)))
 
-curves = [RocCurve(ui.display_name(n), *v.sweep.roc(), v.auc, (1 - p["specificity"], p["sensitivity"]), t, MODEL_COLOURS.get(n, "#2b6777"))
+curves = [RocCurve.at(ui.display_name(n), v.sweep, v.auc, p, t, ui.colour(n))
           for n, v, p, t in zip(names, views, points, thresholds)]
 roc, significance = st.columns(2)
 roc.plotly_chart(roc_figure(curves, "ROC curves and operating points"), key="roc_overlay")
@@ -39,7 +38,7 @@ st.dataframe(comparison_table([ui.card(n) for n in names], points, [v.auc for v 
 
 if len(names) == 2:
     st.subheader("Where the models disagree")
-    calls = [v.scores >= t for v, t in zip(views, thresholds)]
+    calls = [is_positive(v.scores, t) for v, t in zip(views, thresholds)]
     disagree = np.flatnonzero(calls[0] != calls[1])
     labels = views[0].labels
     st.markdown(f"**{len(disagree)}** of {len(labels)} {ui.SPLIT_LABELS[split].lower()} cases get different decisions.")

@@ -1,28 +1,27 @@
 import numpy as np
 import streamlit as st
 
-from core import dashboard as ui
-from core.data import CLASS_NAMES
+import ui
 from core.figures import class_counts_figure, training_history_figure
-from core.reporting import model_overview_table
+from core.reporting import CLASS_NAMES, model_overview_table
 
 ui.through_entry_script(__file__)
 
 st.title("Pneumonia X-ray Explorer")
 st.warning(ui.DISCLAIMER, icon=":material/info:")
+names = ui.require_models()
 st.markdown(
     "Two classifiers decide whether a child's chest X-ray shows **pneumonia**: a small CNN trained from scratch and "
     "a ResNet-18, reproducing the recipe of a published student report. Explore how the decision threshold trades "
     "missed pneumonia against healthy children flagged, compare the models, and see where each one looks."
 )
 
-names = ui.model_names()
 st.header("The data")
-counts = ui.card(names[0])["data"]["class_counts"]
+counts = ui.card(names[0]).data.class_counts
 left, right = st.columns([3, 2])
 total = sum(c["normal"] + c["pneumonia"] for c in counts.values())
-gap = "; ".join(f"{ui.display_name(n)} AUC {ui.card(n)['metrics']['val']['auc']:.3f} on validation, "
-                f"{ui.card(n)['metrics']['test']['auc']:.3f} on test" for n in names)
+gap = "; ".join(f"{ui.display_name(n)} AUC {ui.card(n).metrics.val.auc:.3f} on validation, "
+                f"{ui.card(n).metrics.test.auc:.3f} on test" for n in names)
 left.markdown(
     f"**PneumoniaMNIST** (MedMNIST v2, CC BY 4.0) holds {total:,} paediatric chest X-rays from one centre "
     "(Guangzhou Women and Children's Medical Center), shrunk to **28×28 pixels**, in fixed splits. "
@@ -44,6 +43,6 @@ st.header("The models")
 st.dataframe(model_overview_table([ui.card(n) for n in names]), hide_index=True)
 for name in names:
     card = ui.card(name)
-    with st.expander(f"{card['display_name']}: training curves and departures from the report"):
-        st.plotly_chart(training_history_figure(card["training"]["history"]), key=f"history_{name}")
-        st.markdown("\n".join(f"- {note}" for note in card["departures_from_report"]))
+    with st.expander(f"{ui.display_name(name)}: training curves and departures from the report"):
+        st.plotly_chart(training_history_figure(card.training.history), key=f"history_{name}")
+        st.markdown("\n".join(f"- {note}" for note in card.departures_from_report))

@@ -1,15 +1,15 @@
 import streamlit as st
 
-from core import dashboard as ui
-from core.data import CLASS_NAMES
-from core.gradcam import overlay, read
-from core.imaging import ImageDecodeError, decode_grayscale, display_image, to_dataset_image
+import ui
+from core.imaging import ImageDecodeError, decode_grayscale, display_image, overlay, to_dataset_image
+from core.inference import read
+from core.reporting import CLASS_NAMES
 
 ui.through_entry_script(__file__)
 
 st.title("Predict an X-ray")
 st.warning(ui.DISCLAIMER, icon=":material/info:")
-names = ui.model_names()
+names = ui.require_models()
 images, labels = ui.test_images()
 
 source = st.radio("Image", ["Upload an X-ray", "Sample from the test split"], horizontal=True, key="predict_source")
@@ -32,20 +32,20 @@ else:
 
 model_input = to_dataset_image(original)
 shown = display_image(original)
-with st.spinner("Running both models and Grad-CAM…"):
+with st.spinner("Running the models and Grad-CAM…"):
     thresholds = {name: ui.current_threshold(name) for name in names}
-    readings = {name: read(ui.model(name), model_input, thresholds[name]) for name in names}
+    models = {name: ui.model(name) for name in names}
+    readings = {name: read(model, model_input, thresholds[name]) for name, model in models.items() if model is not None}
 
 
 @st.fragment
 def heatmaps() -> None:
     """Only this part reruns when the opacity moves: no decoding, inference or Grad-CAM again."""
     opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
-    columns = st.columns(2 + len(names))
+    columns = st.columns(2 + len(readings))
     columns[0].image(shown, caption=f"{origin}; centre square shown", width="stretch")
     columns[1].image(ui.enlarge(model_input, 16), caption="What the models see: 28×28, area-averaged like the dataset", width="stretch")
-    for column, name in zip(columns[2:], names):
-        reading = readings[name]
+    for column, (name, reading) in zip(columns[2:], readings.items()):
         column.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
                       f"{CLASS_NAMES[reading.predicted_class]} at threshold {thresholds[name]:.3f}", delta_color="off", delta_arrow="off")
         column.image(overlay(shown, reading.heatmap, opacity), width="stretch",

@@ -1,15 +1,16 @@
 import streamlit as st
 
-from core import dashboard as ui
-from core.figures import MODEL_COLOURS, RocCurve, confusion_matrix_figure, roc_figure, threshold_sweep_figure
+import ui
+from core.figures import RocCurve, confusion_matrix_figure, roc_figure, threshold_sweep_figure
 from core.metrics import metrics_at, predictive_values
 from core.reporting import error_sentence, metrics_table, percent
 
 ui.through_entry_script(__file__)
 
 st.title("Threshold explorer")
+names = ui.require_models()
 left, right = st.columns(2)
-name = left.selectbox("Model", ui.model_names(), format_func=ui.display_name, key="explorer_model", persist_state="session")
+name = left.selectbox("Model", names, format_func=ui.display_name, key="explorer_model", persist_state="session")
 split = right.radio("Split", list(ui.SPLIT_LABELS), format_func=ui.SPLIT_LABELS.get, horizontal=True, key="explorer_split",
                     persist_state="session", help="Operating points are always chosen on validation; test shows how they carry over.")
 
@@ -26,8 +27,7 @@ def explorer(name: str, split: str) -> None:
 
     matrix, roc = st.columns(2)
     matrix.plotly_chart(confusion_matrix_figure(point, "Confusion matrix"), key="confusion")
-    fpr, tpr = view.sweep.roc()
-    curve = RocCurve(ui.display_name(name), fpr, tpr, view.auc, (1 - point["specificity"], point["sensitivity"]), threshold, MODEL_COLOURS.get(name, "#2b6777"))
+    curve = RocCurve.at(ui.display_name(name), view.sweep, view.auc, point, threshold, ui.colour(name))
     roc.plotly_chart(roc_figure([curve]), key="roc")
 
     sweep, table = st.columns([3, 2])

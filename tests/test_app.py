@@ -3,22 +3,31 @@
 import io
 import json
 import re
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import dashboard as ui
-from core.checkpoints import CHECKPOINTS_DIR, load_card, load_model, load_predictions
+import ui
+from core.checkpoints import CHECKPOINTS_DIR, CHECKPOINTS_ENV, open_checkpoint
 from core.evaluation import split_arrays
-from core.gradcam import pneumonia_probability
 from core.imaging import to_dataset_image
+from core.inference import load_model, pneumonia_probability
 from core.metrics import counts_at, operating_points
+from core.registry import REGISTRY, spec
 from tests.conftest import REPO
 
 PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py"]
-MODELS = sorted(p.parent.name for p in CHECKPOINTS_DIR.glob("*/card.json"))
+MODELS = list(REGISTRY)
+
+
+def committed(model: str, split: str = "test"):
+    return split_arrays(open_checkpoint(CHECKPOINTS_DIR / model).predictions, split)
 
 
 def open_page(page: str) -> AppTest:
@@ -48,7 +57,7 @@ def test_moving_the_slider_draws_the_counts_core_computes(model, threshold):
     app = open_page("pages/threshold_explorer.py")
     app.selectbox(key="explorer_model").set_value(model).run()
     app.slider(key=ui.threshold_key(model)).set_value(threshold).run()
-    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    labels, scores = committed(model)
     expected = {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
     assert rendered_confusion_counts(app) == expected
     sentence = f"misses {expected['fn']} of {expected['fn'] + expected['tp']} pneumonia cases and flags {expected['fp']} of"
@@ -59,7 +68,7 @@ def test_moving_the_slider_draws_the_counts_core_computes(model, threshold):
 def test_each_preset_sets_the_threshold_chosen_on_validation(model):
     app = open_page("pages/threshold_explorer.py")
     app.selectbox(key="explorer_model").set_value(model).run()
-    chosen = operating_points(*split_arrays(load_predictions(CHECKPOINTS_DIR / model), "val"))
+    chosen = operating_points(*committed(model, "val"))
     for point, threshold in chosen.items():
         app.button(key=f"preset_{model}_{point}").click().run()
         assert app.session_state[ui.threshold_key(model)] == pytest.approx(threshold, abs=1e-12)
@@ -72,7 +81,7 @@ def test_threshold_stays_when_changing_page():
     app.slider(key=ui.threshold_key(model)).set_value(0.2).run()
     app.switch_page("pages/comparison.py").run()
     assert app.session_state[ui.threshold_key(model)] == 0.2
-    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    labels, scores = committed(model)
     assert rendered_confusion_counts(app, MODELS.index(model)) == {k: int(v) for k, v in counts_at(labels, scores, 0.2).items()}
     app.switch_page("pages/threshold_explorer.py").run()
     assert app.slider(key=ui.threshold_key(model)).value == 0.2
@@ -97,11 +106,9 @@ def test_a_sample_image_gets_exactly_cores_probability_from_each_model():
     image = np.load(ui.TEST_IMAGES)["images"][17]
     shown = _shown_probabilities(app)
     for model in MODELS:
-        folder = CHECKPOINTS_DIR / model
-        expected = pneumonia_probability(load_model(folder), to_dataset_image(image))[0]
-        assert shown[load_card(folder)["display_name"]] == pytest.approx(expected, abs=5e-4)  # shown to 3 decimals
-        committed = split_arrays(load_predictions(folder), "test")[1][17]
-        assert expected == pytest.approx(committed, abs=1e-5)
+        expected = pneumonia_probability(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), to_dataset_image(image))[0]
+        assert shown[spec(model).display_name] == pytest.approx(expected, abs=5e-4)  # shown to 3 decimals
+        assert expected == pytest.approx(committed(model)[1][17], abs=1e-5)
 
 
 def test_an_uploaded_png_is_read_by_every_model():
@@ -127,9 +134,83 @@ def test_gallery_groups_test_cases_by_outcome_at_the_threshold():
     model = MODELS[0]
     app = open_page("pages/case_gallery.py")
     app.slider(key=ui.threshold_key(model)).set_value(0.5).run()
-    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    labels, scores = committed(model)
     counts = counts_at(labels, scores, 0.5)
     options = app.radio(key="gallery_outcome").options
     for outcome in ("TP", "FP", "FN", "TN"):
         assert any(o.endswith(f"({outcome}): {int(counts[outcome.lower()])}") for o in options)
     assert not app.exception
+
+
+def test_the_explorer_opens_at_the_threshold_each_card_chose_on_validation():
+    app = open_page("pages/threshold_explorer.py")
+    for model in MODELS:
+        app.selectbox(key="explorer_model").set_value(model).run()
+        chosen = open_checkpoint(CHECKPOINTS_DIR / model).card
+        assert app.slider(key=ui.threshold_key(model)).value == chosen.opening_threshold
+        assert chosen.opening_threshold == chosen.metrics.thresholds["sensitivity_95"]
+
+
+@pytest.mark.parametrize("requested", ["overview.py", "threshold_explorer.py", "comparison.py", "predict.py", "case_gallery.py", "gone.py"])
+def test_a_page_url_opened_first_lands_on_that_page(requested):
+    """A fresh server's first request for a page goes through the entry script (ui.through_entry_script)."""
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
+    app.session_state[ui.DEEP_LINK] = requested
+    app.run()
+    assert not app.exception and ui.DEEP_LINK not in app.session_state
+    titles = {"threshold_explorer.py": "Threshold explorer", "comparison.py": "Compare models", "predict.py": "Predict an X-ray",
+              "case_gallery.py": "Case gallery"}
+    assert app.title[0].value == titles.get(requested, "Pneumonia X-ray Explorer")
+
+
+@pytest.fixture
+def cnn_damaged(tmp_path, monkeypatch, request):
+    """Checkpoints where the CNN's folder has one kind of damage and the ResNet-18's is intact."""
+    from tests.test_checkpoints import DAMAGE
+
+    shutil.copytree(CHECKPOINTS_DIR / "cnn", tmp_path / "cnn")
+    (tmp_path / "resnet18").symlink_to(CHECKPOINTS_DIR / "resnet18")
+    DAMAGE[request.param][0](tmp_path / "cnn")
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path))
+    st.cache_resource.clear()
+    yield request.param
+    st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("cnn_damaged", ["flipped weight bytes", "truncated weights", "broken card", "missing predictions"], indirect=True)
+@pytest.mark.parametrize("page", PAGES)
+def test_a_broken_checkpoint_disables_its_model_and_the_rest_keeps_working(cnn_damaged, page):
+    app = open_page(page)
+    assert not app.exception
+    assert any(w.value.startswith("The ") and "cnn" in w.value.lower() for w in app.warning), [w.value for w in app.warning]
+    if page == "pages/comparison.py":
+        assert [e.value for e in app.error] == ["This page needs 2 working models; 1 is available."]
+        return
+    assert not app.error
+    if page == "pages/threshold_explorer.py":
+        assert app.selectbox(key="explorer_model").options == ["ResNet-18"]
+        assert rendered_confusion_counts(app)["tp"] > 0
+    if page == "pages/predict.py":
+        app.radio(key="predict_source").set_value("Sample from the test split").run()
+        assert list(_shown_probabilities(app)) == ["ResNet-18"]
+    if page == "pages/overview.py":
+        assert list(app.dataframe[1].value["Model"]) == ["ResNet-18"]
+
+
+def test_the_overview_renders_without_importing_torch():
+    script = ("import sys; from streamlit.testing.v1 import AppTest; app = AppTest.from_file('streamlit_app.py', default_timeout=120); "
+              "app.run(); assert not app.exception; assert app.title[0].value == 'Pneumonia X-ray Explorer'; "
+              "print(sorted(m for m in ('torch', 'torchvision', 'pytorch_grad_cam') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+def test_no_file_but_the_registry_names_a_model():
+    names = [f'"{name}"' for name in REGISTRY] + [f"'{name}'" for name in REGISTRY]
+    sources = [REPO / "streamlit_app.py", REPO / "ui.py", REPO / "train.py", *(REPO / "pages").glob("*.py"),
+               *(p for p in (REPO / "core").glob("*.py") if p.name != "registry.py")]
+    assert [(p.name, n) for p in sources for n in names if n in p.read_text()] == []
+
+
+def test_the_library_never_imports_streamlit():
+    assert [p.name for p in (REPO / "core").glob("*.py") if re.search(r"^\s*(import|from)\s+streamlit", p.read_text(), re.M)] == []

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from core.checkpoints import CHECKPOINTS_DIR, load_predictions
+from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
 from core.evaluation import split_arrays
 from core.metrics import counts_at
 from tests.conftest import REPO
@@ -67,7 +67,7 @@ def wait_until_drawn(page, counts: dict[str, int]) -> None:
 
 
 def expected_counts(model: str, threshold: float) -> dict[str, int]:
-    labels, scores = split_arrays(load_predictions(CHECKPOINTS_DIR / model), "test")
+    labels, scores = split_arrays(open_checkpoint(CHECKPOINTS_DIR / model).predictions, "test")
     return {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
 
 

@@ -1,48 +1,100 @@
-"""Streamlit glue shared by the pages: cached checkpoints, models, sweeps and resamples, and the one
-current threshold per model (st.session_state["threshold_<model>"], kept across pages)."""
+"""Streamlit glue shared by the pages: checked checkpoints, cached models, sweeps and resamples, and the one
+current threshold per model (st.session_state["threshold_<model>"], kept across pages).
 
+Everything cached with st.cache_resource is shared by every session's thread, so it is read-only: frozen
+dataclasses, arrays marked unwriteable, models that inference never changes (see core.inference).
+A broken checkpoint disables its model with a message; the other models and pages keep working.
+"""
+
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
-from torch import nn
 
-from core.checkpoints import CHECKPOINTS_DIR, load_card, load_model, load_predictions
+from core.cards import Card
+from core.checkpoints import Checkpoint, CheckpointError, open_checkpoint, trained_models
 from core.evaluation import OPERATING_POINT_HELP, OPERATING_POINT_LABELS, bootstrap_resamples, split_arrays
 from core.metrics import Resamples, Sweep, interval, paired_bootstrap_differences, roc_auc, sweep
+from core.registry import spec
 
-TEST_IMAGES = Path(__file__).resolve().parent.parent / "assets" / "pneumoniamnist_test.npz"
+TEST_IMAGES = Path(__file__).resolve().parent / "assets" / "pneumoniamnist_test.npz"
 SPLIT_LABELS = {"test": "Test", "val": "Validation"}
 DISCLAIMER = ("Research demonstration on a public dataset (PneumoniaMNIST: paediatric, one centre, 28×28 pixels). "
               "Not a medical device; not for diagnosis.")
+log = logging.getLogger("pneumonia_explorer")
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Checking the checkpoints…")
+def _checkpoints() -> dict[str, Checkpoint | CheckpointError]:
+    """Every trained registry model's checkpoint, opened and checked once per process, or why it cannot be used.
+
+    A registry model with no checkpoint folder is simply not trained yet, and not shown.
+    """
+    opened = {}
+    for name, folder in trained_models().items():
+        try:
+            opened[name] = open_checkpoint(folder, expected_name=name)
+        except CheckpointError as error:
+            log.warning("checkpoint %s disabled: %s", name, error)
+            opened[name] = error
+    return opened
+
+
 def model_names() -> list[str]:
-    """Committed checkpoints, smallest model first."""
-    folders = [p.parent for p in CHECKPOINTS_DIR.glob("*/card.json")]
-    return [f.name for f in sorted(folders, key=lambda f: load_card(f)["trainable_parameters"])]
+    """The models whose checkpoints passed their checks, in registry order."""
+    return [name for name, checkpoint in _checkpoints().items() if isinstance(checkpoint, Checkpoint)]
 
 
-@st.cache_resource(show_spinner=False)
-def card(name: str) -> dict:
-    return load_card(CHECKPOINTS_DIR / name)
+def checkpoint_problems() -> list[str]:
+    return [str(problem) for problem in _checkpoints().values() if isinstance(problem, CheckpointError)]
+
+
+def require_models(minimum: int = 1) -> list[str]:
+    """The usable models, after a warning for each disabled one; stops the page when fewer than minimum remain."""
+    for problem in checkpoint_problems():
+        st.warning(problem, icon=":material/warning:")
+    names = model_names()
+    if len(names) < minimum:
+        st.error(f"This page needs {minimum} working model{'s' if minimum > 1 else ''}; {len(names)} "
+                 f"{'is' if len(names) == 1 else 'are'} available.", icon=":material/error:")
+        st.stop()
+    return names
+
+
+def card(name: str) -> Card:
+    return _checkpoints()[name].card
 
 
 def display_name(name: str) -> str:
-    return card(name)["display_name"]
+    return spec(name).display_name
 
 
-@st.cache_resource(show_spinner=False)
-def predictions(name: str) -> pd.DataFrame:
-    return load_predictions(CHECKPOINTS_DIR / name)
+def colour(name: str) -> str:
+    return spec(name).colour
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)
+    array.setflags(write=False)
+    return array
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def model(name: str) -> nn.Module:
-    return load_model(CHECKPOINTS_DIR / name)
+def _model(name: str):
+    from core.inference import load_model  # torch is imported here, not at start-up
+
+    return load_model(_checkpoints()[name])
+
+
+def model(name: str):
+    """The model, loaded once per process and shared read-only; None (after an error message) if its weights fail."""
+    try:
+        return _model(name)
+    except CheckpointError as error:
+        st.error(str(error), icon=":material/error:")
+        return None
 
 
 @dataclass(frozen=True)
@@ -59,7 +111,7 @@ class SplitView:
 
 @st.cache_resource(show_spinner="Precomputing threshold sweep and bootstrap…")
 def split_view(name: str, split: str) -> SplitView:
-    labels, scores = split_arrays(predictions(name), split)
+    labels, scores = (_read_only(a) for a in split_arrays(_checkpoints()[name].predictions, split))
     resamples = bootstrap_resamples(labels, scores)
     return SplitView(labels, scores, sweep(labels, scores), roc_auc(labels, scores), interval(resamples.auc()), resamples)
 
@@ -74,21 +126,16 @@ def paired_differences(first: str, second: str, split: str, threshold_first: flo
 def test_images() -> tuple[np.ndarray, np.ndarray]:
     """The shipped 28x28 test images and labels (same order as the test predictions)."""
     with np.load(TEST_IMAGES) as data:
-        return data["images"], data["labels"]
+        return _read_only(data["images"]), _read_only(data["labels"])
 
 
 def threshold_key(name: str) -> str:
     return f"threshold_{name}"
 
 
-def opening_threshold(name: str) -> float:
-    metrics = card(name)["metrics"]
-    return float(metrics["thresholds"][metrics["chosen_operating_point"]])
-
-
 def current_threshold(name: str) -> float:
     """The model's threshold: set by the slider or a preset, else the operating point chosen on validation."""
-    return float(st.session_state.setdefault(threshold_key(name), opening_threshold(name)))
+    return float(st.session_state.setdefault(threshold_key(name), card(name).opening_threshold))
 
 
 def set_threshold(name: str, value: float) -> None:
@@ -102,7 +149,7 @@ def threshold_slider(name: str, label: str = "Decision threshold (probability of
 
 def preset_buttons(name: str) -> None:
     """One button per operating point chosen on validation; a click moves the model's threshold there."""
-    thresholds = card(name)["metrics"]["thresholds"]
+    thresholds = card(name).metrics.thresholds
     columns = st.columns(len(thresholds))
     for column, (point, value) in zip(columns, thresholds.items()):
         column.button(f"{OPERATING_POINT_LABELS[point]}: {value:.3f}", key=f"preset_{name}_{point}", on_click=set_threshold,
