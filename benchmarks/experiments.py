@@ -1,0 +1,118 @@
+"""The model experiments of issue 9: each a blind `train.py` run (validation only) with a recorded config.
+
+    python benchmarks/experiments.py run [ID ...]     # train the runs not done yet, in order (resumable)
+    python benchmarks/experiments.py log              # rewrite the table in benchmarks/experiments.md from runs/*/card.json
+
+Runs go to runs/<id>/ (not committed); their cards hold config, seed, wall time and validation figures only.
+The selection rule is written in benchmarks/experiments.md, above the table, before any run was made.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.calibration import log_loss, temperature_scaled_log_loss
+from core.cards import Card
+from core.evaluation import split_arrays
+from core.metrics import metrics_at, threshold_for_sensitivity
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = REPO / "runs"
+LOG = REPO / "benchmarks" / "experiments.md"
+START, END = "<!-- experiments:start (benchmarks/experiments.py log) -->", "<!-- experiments:end -->"
+COSINE = ["schedule=cosine", "select_metric=last"]  # a cosine schedule ends where it is meant to: keep the last epoch
+XRAY = ["augmentation=xray"]
+
+# id: (model, --set options, epochs per stage or None for the recipe's, seed)
+EXPERIMENTS = {
+    "cnn-report": ("cnn", [], None, 0),
+    "cnn-report-noflip": ("cnn", ["flip=False"], None, 0),
+    "cnn-xray": ("cnn", XRAY, None, 0),
+    "cnn-xray-noflip": ("cnn", XRAY + ["flip=False"], None, 0),
+    "cnn-cosine": ("cnn", COSINE, None, 0),
+    "cnn-xray-cosine": ("cnn", XRAY + COSINE, None, 0),
+    "cnn-xray-cosine-ema": ("cnn", XRAY + COSINE + ["ema_decay=0.999"], None, 0),
+    "cnn-xray-cosine-60": ("cnn", XRAY + COSINE, [60], 0),
+    "cnn-xray-cosine-smooth": ("cnn", XRAY + COSINE + ["label_smoothing=0.1"], None, 0),
+    "cnn-xray-cosine-mixup": ("cnn", XRAY + COSINE + ["mixup_alpha=0.2"], None, 0),
+    "cnn-xray-cosine-balanced": ("cnn", XRAY + COSINE + ["balanced_sampling=True"], None, 0),
+}
+
+
+def command(run_id: str, data_root: str | None) -> list[str]:
+    model, options, epochs, seed = EXPERIMENTS[run_id]
+    args = [sys.executable, str(REPO / "train.py"), "train", "--model", model, "--blind", "--resume",
+            "--out", str(RUNS / run_id), "--seed", str(seed)]
+    args += [f"--set={option}" for option in options]
+    args += ["--epochs", *map(str, epochs)] if epochs else []
+    return args + (["--data-root", data_root] if data_root else [])
+
+
+def run(ids: list[str], data_root: str | None) -> None:
+    for run_id in ids or EXPERIMENTS:
+        if (RUNS / run_id / "card.json").exists():
+            continue
+        (RUNS / run_id).mkdir(parents=True, exist_ok=True)
+        print(f"== {run_id}", flush=True)
+        with open(RUNS / run_id / "train.log", "a") as log:
+            subprocess.run(command(run_id, data_root), stdout=log, stderr=subprocess.STDOUT, check=True, cwd=REPO)
+
+
+def validation_row(run_id: str, folder: Path) -> dict:
+    from core.checkpoints import open_checkpoint
+
+    checkpoint = open_checkpoint(folder)
+    card: Card = checkpoint.card
+    labels, scores = split_arrays(checkpoint.predictions, "val")
+    logits = checkpoint.predictions.loc[checkpoint.predictions["split"] == "val", "logit"].to_numpy()
+    at_95 = metrics_at(labels, scores, threshold_for_sensitivity(labels, scores, 0.95))
+    defaults = {"weight_factor": 0.5, "schedule": "plateau", "augmentation": "report", "flip": True, "label_smoothing": 0.0,
+                "mixup_alpha": 0.0, "balanced_sampling": False, "ema_decay": 0.0, "select_metric": "val_auc"}
+    changed = [f"{k}={card.config[k]}" for k, v in defaults.items() if card.config[k] != v]
+    return {
+        "run": run_id, "model": card.name, "changes": ", ".join(changed) or "(report recipe)",
+        "epochs": "+".join(str(s["epochs"]) for s in card.config["stages"]), "seed": card.config["seed"],
+        "minutes": card.training.epoch_seconds_total / 60, "best_epoch": card.training.best_epoch,
+        "val_auc": card.metrics.val.auc, "val_log_loss": log_loss(labels, scores),
+        "val_log_loss_t": temperature_scaled_log_loss(labels, logits), "val_spec_at_95": at_95["specificity"],
+        "test": "not looked at" if card.metrics.test is None else f"AUC {card.metrics.test.auc:.3f}",
+    }
+
+
+def table() -> str:
+    rows = [validation_row(folder.name, folder) for folder in sorted(RUNS.glob("*/")) if (folder / "card.json").exists()]
+    rows.sort(key=lambda r: r["val_log_loss_t"])
+    lines = ["| run | model | changes from the report's recipe | epochs | seed | minutes | kept epoch | val AUC | val log-loss | "
+             "val log-loss, T-scaled (rule) | val specificity at 95% sensitivity | test |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['model']} | {r['changes']} | {r['epochs']} | {r['seed']} | {r['minutes']:.1f} | "
+                     f"{r['best_epoch']} | {r['val_auc']:.4f} | {r['val_log_loss']:.4f} | {r['val_log_loss_t']:.4f} | "
+                     f"{r['val_spec_at_95']:.3f} | {r['test']} |")
+    return "\n".join(lines)
+
+
+def write_log() -> None:
+    text = LOG.read_text()
+    before, rest = text.split(START)
+    _, after = rest.split(END)
+    LOG.write_text(f"{before}{START}\n{table()}\n{END}{after}")
+    print(f"updated {LOG}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("run", "log"))
+    parser.add_argument("ids", nargs="*", help=f"runs to train (default: all not done): {', '.join(EXPERIMENTS)}")
+    parser.add_argument("--data-root", default=os.environ.get("PNEUMONIA_DATA_ROOT"))
+    args = parser.parse_args()
+    unknown = set(args.ids) - set(EXPERIMENTS)
+    if unknown:
+        parser.error(f"unknown run(s) {sorted(unknown)}")
+    run(args.ids, args.data_root) if args.action == "run" else write_log()
+
+
+if __name__ == "__main__":
+    main()
