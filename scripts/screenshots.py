@@ -7,17 +7,12 @@ Needs Debian's chromium (or --chromium PATH) and the playwright package.
 """
 
 import argparse
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-REPO = Path(__file__).resolve().parent.parent
+from local_server import CHROMIUM, CHROMIUM_ARGS, REPO, running_app
+
 OUT = REPO / "docs" / "screenshots"
 DEFAULT_XRAY = REPO.parent / "shared" / "fixtures" / "cxr" / "kermany_person1951_bacteria_4882.jpeg"
 PAGES = {  # url path: (file name, text that appears once the page has rendered)
@@ -32,25 +27,12 @@ PAGES = {  # url path: (file name, text that appears once the page has rendered)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--xray", type=Path, default=DEFAULT_XRAY, help="image to upload on the Predict page")
-    parser.add_argument("--chromium", default=shutil.which("chromium"))
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with running_app() as (url, _):
         OUT.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as driver:
-            browser = driver.chromium.launch(executable_path=args.chromium, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+            browser = driver.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
             for path, (file_name, ready_text) in PAGES.items():
                 page.goto(f"{url}/{path}")
@@ -69,8 +51,6 @@ def main() -> None:
                 page.set_viewport_size({"width": 1440, "height": 1000})
                 print(f"wrote {OUT / file_name}")
             browser.close()
-    finally:
-        server.terminate()
 
 
 if __name__ == "__main__":

@@ -1,53 +1,23 @@
 """End to end in a real headless Chromium: move the threshold slider and see the drawn confusion matrix change."""
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
 from core.evaluation import split_arrays
 from core.metrics import counts_at
-from tests.conftest import REPO
+from local_server import CHROMIUM, CHROMIUM_ARGS, running_app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (Debian package 'chromium')")
 SLIDER = 'input[type="range"][aria-label="Decision threshold (probability of pneumonia)"]'
-# The probe's flags: no sandbox as root, and no background connections on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def app_url():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not start within 60 s")
+    with running_app() as (url, _):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 CELLS = "[...document.querySelectorAll('text[data-unformatted*=\"of row\"]')].map(t => t.getAttribute('data-unformatted'))"
