@@ -84,3 +84,14 @@ def test_rotation_angles_are_per_image_and_within_ten_degrees():
     angles = np.abs(_orientation_degrees(augment(bar, torch.Generator().manual_seed(0), flip=False, max_degrees=10)))
     assert angles.max() <= 10.5
     assert angles.max() > 8 and angles.std() > 2  # spread over the range, one angle per image
+
+
+def test_xray_augmentation_stays_in_range_and_is_the_identity_at_zero_strength():
+    from core.data import augment_xray
+
+    images = torch.rand(6, 1, 28, 28)
+    zero = dict(flip=False, max_degrees=0, max_shift=0, scale=0, brightness=0, contrast=0, gamma=0, noise=0, blur_probability=0)
+    assert torch.allclose(augment_xray(images, torch.Generator().manual_seed(0), **zero), images, atol=1e-5)
+    out = augment_xray(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1 and not torch.allclose(out, images, atol=0.02)
+    assert torch.equal(out, augment_xray(images, torch.Generator().manual_seed(0)))  # reproducible from the generator

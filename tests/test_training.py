@@ -75,3 +75,32 @@ def test_missing_data_stops_with_one_clear_sentence(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as stop:
         train.main(["train", "--model", "cnn", "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
     assert str(stop.value).startswith("error: PneumoniaMNIST is not at") and "offline" in str(stop.value)
+
+
+def test_options_not_in_the_config_are_refused():
+    from core.registry import spec
+
+    with pytest.raises(ValueError, match=r"unknown training option\(s\) \['shedule'\]"):
+        TrainConfig.for_model(spec("cnn"), shedule="cosine")
+
+
+def test_cosine_schedule_decays_within_the_stage_and_ema_keeps_the_averaged_weights(synthetic_root):
+    splits = load_dataset(synthetic_root).splits
+    config = TrainConfig(stages=(Stage("train", 2, 1e-3),), batch_size=16, schedule="cosine", ema_decay=0.5, select_metric="last")
+    torch.manual_seed(0)
+    model = CustomCNN()
+    result = fit(model, splits["train"], splits["val"], config, torch.device("cpu"), log=lambda _: None)
+    assert [h["lr"] for h in result.history] == pytest.approx([1e-3, 0.5e-3])  # cos(pi/2) half-way, per step
+    assert result.best_epoch == 2
+    assert any(not torch.equal(result.best_state[k], v) for k, v in model.state_dict().items() if v.is_floating_point())
+
+
+def test_balanced_sampling_draws_both_classes_equally_and_unweights_the_loss(synthetic_root):
+    from core.training import _batches
+
+    train = load_dataset(synthetic_root).splits["train"]  # 16 normal, 32 pneumonia
+    config = TrainConfig(stages=(Stage("train", 1, 1e-3),), batch_size=48, balanced_sampling=True)
+    drawn = torch.cat([torch.cat(_batches(train, config, torch.Generator().manual_seed(s))) for s in range(50)])
+    assert 0.45 < float(train.labels[drawn].mean()) < 0.55
+    result = fit(CustomCNN(), train, train, config, torch.device("cpu"), log=lambda _: None)
+    assert result.pos_weight == 0.5  # the weight factor alone: the batches already see 1:1
