@@ -123,6 +123,35 @@ def paired_differences(first: str, second: str, split: str, threshold_first: flo
 
 
 @st.cache_resource(show_spinner=False)
+def neighbourhood():
+    """The out-of-distribution reference (core.ood), shared read-only."""
+    from core.ood import Neighbourhood
+
+    loaded = Neighbourhood.load()
+    for array in (loaded.reference, loaded.validation_scores, loaded.mean_image):
+        array.setflags(write=False)
+    return loaded
+
+
+def show_verdict(verdict) -> None:
+    """The input gate's verdict above the predictions: refused stops the page, flagged warns, accepted says so."""
+    from core.gate import FLAGGED, REFUSED
+
+    if verdict.outcome == REFUSED:
+        st.error(verdict.reasons[0], icon=":material/block:")
+        st.stop()
+    closer = f"closer to the training images than {1 - verdict.share_closer:.0%} of the validation X-rays are"
+    if verdict.outcome == FLAGGED:
+        st.warning("**Read with caution: this upload is outside what the models know.**\n\n"
+                   + "\n".join(f"- {reason}" for reason in verdict.reasons)
+                   + "\n\nThe readings below are shown for exploration, not as an answer.", icon=":material/warning:")
+    else:
+        st.success(f"**Accepted**: it looks like the training X-rays ({closer}).", icon=":material/check_circle:")
+    for note in verdict.notes:
+        st.caption(note)
+
+
+@st.cache_resource(show_spinner=False)
 def test_images() -> tuple[np.ndarray, np.ndarray]:
     """The shipped 28x28 test images and labels (same order as the test predictions)."""
     with np.load(TEST_IMAGES) as data:

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
-from core.imaging import decode_grayscale, display_image, overlay, to_dataset_image
+from core.imaging import decode, display_image, overlay, to_dataset_image
 from core.inference import load_model, read
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def main() -> None:
     models = {name: load_model(open_checkpoint(CHECKPOINTS_DIR / name)) for name in names}
 
     def upload_path():
-        original = decode_grayscale(jpeg)
+        original = decode(jpeg).grey
         small, shown = to_dataset_image(original), display_image(original)
         for name, model in models.items():
             overlay(shown, read(model, small, 0.5).heatmap, 0.45)

@@ -1,7 +1,8 @@
 import streamlit as st
 
 import ui
-from core.imaging import ImageDecodeError, decode_grayscale, display_image, overlay, to_dataset_image
+from core.gate import check
+from core.imaging import ImageDecodeError, decode, display_image, overlay, to_dataset_image
 from core.inference import read
 from core.reporting import CLASS_NAMES
 
@@ -14,23 +15,30 @@ images, labels = ui.test_images()
 
 source = st.radio("Image", ["Upload an X-ray", "Sample from the test split"], horizontal=True, key="predict_source")
 if source == "Upload an X-ray":
-    upload = st.file_uploader("Chest X-ray, PNG or JPEG (kept in memory, never saved)", type=["png", "jpg", "jpeg"], key="upload")
+    # Any file: the content decides what it is, never the name (type=None), and nothing is written to disk.
+    upload = st.file_uploader("Chest X-ray: PNG, JPEG, TIFF, BMP, WebP, GIF or DICOM (kept in memory, never saved)", key="upload")
     if upload is None:
         st.info("Upload a frontal chest X-ray, or pick a sample from the test split above.")
         st.stop()
     try:
-        original = decode_grayscale(upload.getvalue())
+        decoded = decode(upload.getvalue())
     except ImageDecodeError as error:
         st.error(str(error), icon=":material/error:")
         st.stop()
-    origin = f"{upload.name}: {original.shape[1]}×{original.shape[0]} pixels"
+    original = decoded.grey
+    model_input = to_dataset_image(original)
+    ui.show_verdict(check(decoded, model_input, ui.neighbourhood()))
+    if decoded.dicom is not None:
+        with st.expander("DICOM header (what the image is; patient fields are never read out)"):
+            st.table({label: [value] for label, value in decoded.dicom.rows_to_show()})
+    origin = f"{decoded.format}, {decoded.width}×{decoded.height} pixels, {decoded.bits}-bit"
 else:
     index = st.selectbox("Test case", range(len(images)), key="predict_sample",
                          format_func=lambda i: f"#{i} ({CLASS_NAMES[labels[i]].lower()})")
     original = images[index]
+    model_input = to_dataset_image(original)
     origin = f"Test case #{index}, labelled {CLASS_NAMES[labels[index]].lower()} (28×28 already)"
 
-model_input = to_dataset_image(original)
 shown = display_image(original)
 with st.spinner("Running the models and Grad-CAM…"):
     thresholds = {name: ui.current_threshold(name) for name in names}

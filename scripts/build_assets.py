@@ -1,8 +1,10 @@
-"""Write assets/pneumoniamnist_test.npz: the 624 PneumoniaMNIST test images (28x28) and labels the app ships.
+"""Write the app's two dataset-derived assets, so that it runs without the dataset:
+
+- assets/pneumoniamnist_test.npz: the 624 PneumoniaMNIST test images (28x28) and labels (case gallery, samples);
+- assets/ood_reference.npz: the training images pooled to 14x14 and the validation images' distances to them,
+  the reference of the upload gate's out-of-distribution check (core/ood.py).
 
     python scripts/build_assets.py [--data-root FOLDER]
-
-The case gallery and the Predict page's samples use it, so the app runs without the dataset.
 """
 
 import argparse
@@ -13,6 +15,7 @@ import numpy as np
 
 from core.data import DATA_FILE, DataNotFoundError, load_dataset
 from core.io import atomic_write_bytes
+from core.ood import REFERENCE_FILE, Neighbourhood
 
 ASSET = Path(__file__).resolve().parent.parent / "assets" / "pneumoniamnist_test.npz"
 
@@ -31,6 +34,9 @@ def main() -> None:
                         source_sha256=np.array(dataset.sha256))
     atomic_write_bytes(ASSET, buffer.getvalue())
     print(f"wrote {ASSET} ({len(test)} images, {ASSET.stat().st_size:,} bytes)")
+    neighbourhood = Neighbourhood.fit(dataset.splits["train"].images[:, 0].numpy(), dataset.splits["val"].images[:, 0].numpy())
+    neighbourhood.save()
+    print(f"wrote {REFERENCE_FILE} (threshold {neighbourhood.threshold:.4f}, {REFERENCE_FILE.stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":

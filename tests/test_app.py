@@ -20,7 +20,7 @@ from core.imaging import to_dataset_image
 from core.inference import load_model, pneumonia_probability
 from core.metrics import counts_at, operating_points
 from core.registry import REGISTRY, spec
-from tests.conftest import REPO
+from tests.conftest import FIXTURES, REPO
 
 PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py"]
 MODELS = list(REGISTRY)
@@ -126,7 +126,7 @@ def test_a_file_that_is_not_an_image_gets_a_clear_message(payload):
     app = open_page("pages/predict.py")
     app.file_uploader(key="upload").set_value(("scan.png", payload, "image/png")).run()
     assert not app.exception
-    assert [e.value for e in app.error] == ["This file is not a PNG or JPEG image that can be read; please upload a chest X-ray image."]
+    assert len(app.error) == 1 and app.error[0].value.startswith("This file is not an image the app can read.")
     assert not _shown_probabilities(app)
 
 
@@ -214,3 +214,73 @@ def test_no_file_but_the_registry_names_a_model():
 
 def test_the_library_never_imports_streamlit():
     assert [p.name for p in (REPO / "core").glob("*.py") if re.search(r"^\s*(import|from)\s+streamlit", p.read_text(), re.M)] == []
+
+
+def _upload(name: str, data: bytes, mime: str = "application/octet-stream") -> AppTest:
+    app = open_page("pages/predict.py")
+    return app.file_uploader(key="upload").set_value((name, data, mime)).run()
+
+
+def _everything_on_the_page(app: AppTest) -> str:
+    """Every element the page sent, as text (protobuf), recursively."""
+    parts = []
+
+    def walk(node) -> None:
+        if getattr(node, "proto", None) is not None:
+            parts.append(str(node.proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(app._tree)
+    return "\n".join(parts)
+
+
+def test_a_phi_bearing_dicom_is_read_and_shows_no_identifier_anywhere():
+    from tests.uploads import PHI, dicom, xray
+
+    app = _upload("DOE_JANE_PHI-5551234.dcm", dicom(xray(22, 256), modality="CR", body_part="CHEST"), "application/dicom")
+    assert not app.exception and not app.error
+    assert [s.value.split(":")[0] for s in app.success] == ["**Accepted**"]
+    assert len(_shown_probabilities(app)) == len(MODELS)
+    page = _everything_on_the_page(app)
+    assert "DICOM, 256×256 pixels" in page and "CHEST" in page
+    for identifier in [*PHI.values(), "DOE", "JANE", "5551234", "DOE_JANE_PHI-5551234.dcm"]:
+        assert identifier not in page, identifier
+
+
+def test_a_file_of_a_type_the_browser_would_not_offer_gets_a_sentence_not_an_exception():
+    app = _upload("setup.exe", b"MZ\x90\x00\x03\x00\x00\x00 a windows program", "application/x-msdownload")
+    assert not app.exception
+    assert [e.value for e in app.error] == ["This file is not an image the app can read. It reads PNG, JPEG, TIFF, BMP, WebP, GIF "
+                                            "and DICOM; please upload a chest X-ray in one of those."]
+    assert not _shown_probabilities(app)
+
+
+def test_a_refused_upload_gets_no_reading():
+    from tests.uploads import text_page
+
+    app = _upload("letter.jpg", text_page(), "image/jpeg")
+    assert not app.exception and "white page" in app.error[0].value and not _shown_probabilities(app)
+
+
+def test_a_flagged_upload_is_read_under_a_warning_that_says_why():
+    from tests.uploads import encoded, xray
+
+    app = _upload("negative.png", encoded(255 - xray(13)), "image/png")
+    assert not app.exception and not app.error
+    assert any("outside what the models know" in w.value and "looks inverted" in w.value for w in app.warning)
+    assert len(_shown_probabilities(app)) == len(MODELS)
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="needs ../shared/fixtures/cxr")
+@pytest.mark.parametrize("fixture", ["kermany_NORMAL2-IM-1430-0001.jpeg", "kermany_person1951_bacteria_4882.jpeg"])
+def test_the_paediatric_fixtures_are_accepted_with_the_probabilities_core_gives(fixture):
+    from core.imaging import decode
+
+    data = (FIXTURES / fixture).read_bytes()
+    app = _upload(fixture, data, "image/jpeg")
+    assert app.success and not app.warning[1:] and not app.error
+    image = to_dataset_image(decode(data).grey)
+    for model in MODELS:
+        expected = pneumonia_probability(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), image)[0]
+        assert _shown_probabilities(app)[spec(model).display_name] == pytest.approx(expected, abs=5e-4)
