@@ -38,8 +38,11 @@ def refused(reason: str) -> Verdict:
 def check(decoded: Decoded, image: np.ndarray, neighbourhood: Neighbourhood) -> Verdict:
     """The verdict on a decoded upload and the 28×28 image the models would read."""
     grey = decoded.grey
-    if min(decoded.width, decoded.height) < MIN_SIDE or min(grey.shape) < MIN_SIDE:
-        return refused(f"The image is {grey.shape[1]}×{grey.shape[0]} pixels; the models need at least {MIN_SIDE}×{MIN_SIDE}.")
+    if min(decoded.width, decoded.height) < MIN_SIDE:
+        return refused(f"The image is {decoded.width}×{decoded.height} pixels; the models need at least {MIN_SIDE}×{MIN_SIDE}.")
+    if min(grey.shape) < MIN_SIDE:
+        return refused(f"Without its transparent pixels the image is {grey.shape[1]}×{grey.shape[0]} pixels; "
+                       f"the models need at least {MIN_SIDE}×{MIN_SIDE}.")
     low, high = np.percentile(grey, [1, 99])
     if high - low < MIN_CONTRAST:
         return refused("The image is blank or almost uniform: there is no X-ray in it to read.")

@@ -122,7 +122,7 @@ def _decode_raster(data: bytes) -> Decoded:
         raise ImageDecodeError(UNREADABLE) from None
     with image:
         if image.format not in RASTER_FORMATS:
-            raise ImageDecodeError(f"This is a {image.format} image, which the app does not read. " + UNREADABLE.split(". ", 1)[1])
+            raise ImageDecodeError(f"This is an image in the {image.format} format, which the app does not read. " + UNREADABLE.split(". ", 1)[1])
         name, width, height = RASTER_FORMATS[image.format], image.width, image.height
         bits = 16 if image.mode.startswith("I;16") or image.mode == "I" else 32 if image.mode == "F" else 8
         _check_size(width, height, bits)

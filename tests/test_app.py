@@ -284,3 +284,24 @@ def test_the_paediatric_fixtures_are_accepted_with_the_probabilities_core_gives(
     for model in MODELS:
         expected = pneumonia_probability(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), image)[0]
         assert _shown_probabilities(app)[spec(model).display_name] == pytest.approx(expected, abs=5e-4)
+
+
+def test_every_odd_or_hostile_file_gets_a_sentence_or_a_flagged_reading_never_an_exception():
+    from tests.uploads import hostile_files
+
+    app = open_page("pages/predict.py")
+    outcomes = {}
+    for name, data in hostile_files().items():
+        app.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
+        assert not app.exception, (name, app.exception)
+        shown = _shown_probabilities(app)
+        if shown:
+            outcomes[name] = "flagged" if app.warning else "accepted"
+            assert len(shown) == len(MODELS)
+        else:
+            assert len(app.error) == 1 and app.error[0].value.endswith("."), name
+            assert "Traceback" not in app.error[0].value and "/" not in app.error[0].value.replace("1–5", ""), name
+            outcomes[name] = "refused"
+    assert len(outcomes) >= 34
+    accepted = {name for name, outcome in outcomes.items() if outcome == "accepted"}
+    assert accepted <= {"cmyk.jpg", "palette.png", "animated.gif", "float.tif", "no-preamble.dcm", "renamed-dicom.png", "renamed-png.dcm"}

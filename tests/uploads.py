@@ -81,3 +81,41 @@ def dicom(pixels: np.ndarray | None, *, photometric: str = "MONOCHROME2", modali
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, ds, enforce_file_format=preamble)
     return buffer.getvalue()
+
+
+def hostile_files() -> dict[str, bytes]:
+    """Odd and hostile files a public demo will meet, each a (name, bytes) a browser could send."""
+    import pydicom
+
+    rng = np.random.default_rng(7)
+    picture = xray(30, 256)
+    jpeg = encoded(picture, "JPEG")
+    a_dicom = dicom(picture.astype(np.uint16) * 16, bits_stored=12)
+
+    def edited_dicom(**changes) -> bytes:
+        ds = pydicom.dcmread(io.BytesIO(a_dicom))
+        for keyword, value in changes.items():
+            setattr(ds, keyword, value)
+        buffer = io.BytesIO()
+        pydicom.dcmwrite(buffer, ds)
+        return buffer.getvalue()
+
+    cmyk = Image.fromarray(picture).convert("CMYK")
+    palette = Image.fromarray(picture).convert("P")
+    frames = [Image.fromarray(xray(i, 128)) for i in range(3)]
+    return {
+        "empty.png": b"", "random.bin": rng.bytes(5000), "page.pdf": b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF",
+        "virus.exe": b"MZ\x90\x00\x03" + rng.bytes(300), "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="9"/></svg>',
+        "page.html": b"<html><script>alert(1)</script></html>", "archive.zip": b"PK\x03\x04" + rng.bytes(200),
+        "truncated.jpg": jpeg[: len(jpeg) // 2], "truncated.png": encoded(picture)[:300], "truncated.dcm": a_dicom[:1000],
+        "bomb.png": png_header_only(30000, 30000), "huge-claim.png": png_header_only(7700, 7700), "1x1.png": encoded(np.zeros((1, 1), np.uint8)),
+        "1x5000.png": encoded(np.zeros((1, 5000), np.uint8)), "icon.ico": encoded(Image.fromarray(picture).resize((64, 64)), "ICO"),
+        "cmyk.jpg": encoded(cmyk, "JPEG"), "palette.png": encoded(palette), "animated.gif": encoded(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+        "float.tif": encoded(Image.fromarray(picture.astype(np.float32) / 255), "TIFF"), "16bit-flat.png": encoded(np.full((300, 300), 40000, np.uint16)),
+        "fully-transparent.png": encoded(np.zeros((100, 100, 4), np.uint8)), "colour.webp": encoded(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8), "WEBP"),
+        "page.jpg": text_page(), "inverted.png": encoded(255 - picture), "no-pixels.dcm": dicom(None),
+        "zero-rows.dcm": edited_dicom(Rows=0), "32-bit.dcm": edited_dicom(BitsAllocated=32, BitsStored=32, HighBit=31),
+        "short-pixel-data.dcm": edited_dicom(PixelData=b"\x00" * 100), "rgb.dcm": edited_dicom(PhotometricInterpretation="RGB", SamplesPerPixel=3),
+        "ct.dcm": dicom(picture, modality="CT"), "no-preamble.dcm": dicom(picture, preamble=False),
+        "renamed-dicom.png": a_dicom, "renamed-png.dcm": encoded(picture), "strip.png": encoded(np.tile(picture[:60], (1, 8))),
+    }
