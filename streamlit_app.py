@@ -11,6 +11,9 @@ PAGES = {  # file in pages/ -> page
     "comparison.py": st.Page("pages/comparison.py", title="Compare models", icon=":material/compare:"),
     "predict.py": st.Page("pages/predict.py", title="Predict an X-ray", icon=":material/upload_file:"),
     "case_gallery.py": st.Page("pages/case_gallery.py", title="Case gallery", icon=":material/grid_view:"),
+    "calibration.py": st.Page("pages/calibration.py", title="Calibration", icon=":material/target:"),
+    "decision_curve.py": st.Page("pages/decision_curve.py", title="Decision curve", icon=":material/show_chart:"),
+    "model_card.py": st.Page("pages/model_card.py", title="Model card", icon=":material/badge:"),
 }
 page = st.navigation(list(PAGES.values()))
 st.session_state[ui.ENTRY_RAN] = True

@@ -4,6 +4,7 @@
     python train.py train --model resnet18     # 10 + 15 epochs; ImageNet weights when they can be had
     python train.py train --model cnn --set augmentation=xray --set schedule=cosine --blind --out runs/cnn-xray
     python train.py evaluate --model cnn       # recompute predictions from the data, compare with the committed ones
+    python train.py refresh --model cnn        # recompute the card's metrics and calibration from its committed predictions
 
 Each run writes a checkpoint folder (default checkpoints/<model>/: weights, card, predictions; see core/checkpoints.py).
 --blind predicts validation only, for model selection that never looks at test.
@@ -11,6 +12,7 @@ Each run writes a checkpoint folder (default checkpoints/<model>/: weights, card
 
 import argparse
 import ast
+import dataclasses
 import sys
 import time
 from datetime import datetime, timezone
@@ -21,7 +23,7 @@ import torch
 from core.cards import Card, DataRecord, TrainingRecord
 from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, save_checkpoint
 from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
-from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, summarise
+from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
 from core.models import WEIGHTS_FILE_ENV, build_model, count_trainable_parameters, load_imagenet_weights, weights_to_bytes
 from core.registry import REGISTRY, Stage, spec
@@ -33,7 +35,7 @@ RESUME_FILE = "resume.pt"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "evaluate"):
+    for name in ("train", "evaluate", "refresh"):
         command = commands.add_parser(name)
         command.add_argument("--model", choices=REGISTRY, required=True)
         command.add_argument("--data-root", help=f"folder holding {DATA_FILE} (default: ${DATA_ROOT_ENV}, else ~/.medmnist)")
@@ -167,6 +169,7 @@ def train_command(args) -> None:
             best_epoch=result.best_epoch, history=result.history),
         departures_from_report=departures(name, config, initialisation, args.subset),
         metrics=summarise(predictions),
+        calibration=fit_recalibration(predictions),
     )
     card = save_checkpoint(out, weights_to_bytes(model), card, predictions)
     resume_path.unlink(missing_ok=True)
@@ -209,10 +212,23 @@ def evaluate_command(args) -> None:
     print(f"match: {folder} predictions and metrics reproduce")
 
 
+def refresh_command(args) -> None:
+    """Rewrite what a card derives from its committed predictions (metrics, calibration), e.g. after core changes them."""
+    folder = args.out or CHECKPOINTS_DIR / args.model
+    try:
+        checkpoint = open_checkpoint(folder)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}")
+    predictions = checkpoint.predictions
+    card = dataclasses.replace(checkpoint.card, metrics=summarise(predictions), calibration=fit_recalibration(predictions))
+    save_checkpoint(folder, checkpoint.weights(), card, predictions)
+    print(f"refreshed {folder / 'card.json'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        {"train": train_command, "evaluate": evaluate_command}[args.command](args)
+        {"train": train_command, "evaluate": evaluate_command, "refresh": refresh_command}[args.command](args)
     except DataNotFoundError as error:
         raise SystemExit(f"error: {error}")
 

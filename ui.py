@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.cards import Card
 from core.checkpoints import Checkpoint, CheckpointError, open_checkpoint, trained_models
-from core.evaluation import OPERATING_POINT_HELP, OPERATING_POINT_LABELS, bootstrap_resamples, split_arrays
+from core.evaluation import OPERATING_POINT_HELP, OPERATING_POINT_LABELS, bootstrap_indices, recalibration, split_arrays
 from core.metrics import Resamples, Sweep, interval, paired_bootstrap_differences, roc_auc, sweep
 from core.registry import spec
 
@@ -102,18 +102,42 @@ class SplitView:
     """One model's committed predictions on one split, with everything a threshold move needs precomputed."""
 
     labels: np.ndarray
-    scores: np.ndarray
+    scores: np.ndarray  # the model's probability (raw); thresholds live on this scale
+    calibrated: np.ndarray  # the same, through the card's recalibration
     sweep: Sweep
     auc: float
     auc_interval: tuple[float, float]
     resamples: Resamples
+    indices: np.ndarray  # the bootstrap resamples' case indices (for intervals of other statistics)
 
 
 @st.cache_resource(show_spinner="Precomputing threshold sweep and bootstrap…")
 def split_view(name: str, split: str) -> SplitView:
-    labels, scores = (_read_only(a) for a in split_arrays(_checkpoints()[name].predictions, split))
-    resamples = bootstrap_resamples(labels, scores)
-    return SplitView(labels, scores, sweep(labels, scores), roc_auc(labels, scores), interval(resamples.auc()), resamples)
+    predictions = _checkpoints()[name].predictions
+    labels, scores = (_read_only(a) for a in split_arrays(predictions, split))
+    calibrated = _read_only(recalibration(card(name))(predictions.loc[predictions["split"] == split, "logit"].to_numpy()))
+    indices = _read_only(bootstrap_indices(labels))
+    resamples = Resamples.of(labels, scores, indices)
+    return SplitView(labels, scores, calibrated, sweep(labels, scores), roc_auc(labels, scores), interval(resamples.auc()),
+                     resamples, indices)
+
+
+def predictions(name: str, split: str):
+    """One split's rows of the committed predictions (a copy: the cached frame stays untouched)."""
+    frame = _checkpoints()[name].predictions
+    return frame[frame["split"] == split].copy()
+
+
+def calibrated_threshold(name: str, threshold: float) -> float:
+    """A threshold on the model's raw probability, as a calibrated probability (the map is monotonic)."""
+    if threshold <= 0 or threshold >= 1:
+        return threshold
+    return float(recalibration(card(name))(np.log(threshold / (1 - threshold))))
+
+
+def chart(figure, key: str) -> None:
+    """A Plotly figure without its mode bar, which covers titles on narrow screens."""
+    st.plotly_chart(figure, key=key, config={"displayModeBar": False, "responsive": True})
 
 
 @st.cache_data(show_spinner="Paired bootstrap…", max_entries=64)

@@ -1,24 +1,26 @@
 """Is a probability worth its number? Reliability bins, expected calibration error, Brier score and log-loss, and
-recalibration maps fitted on one split (validation): temperature scaling and Platt scaling. Torch-free."""
+recalibration maps fitted on one split (validation): temperature scaling and Platt scaling. Torch-free; the
+scikit-learn and scipy.optimize imports wait until a fit or a loss needs them (the app's first page does not).
+"""
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss
-from sklearn.metrics import log_loss as _log_loss
 
 BINS = 10
 
 
 def log_loss(labels, probabilities) -> float:
     """Mean negative log-likelihood of the labels (natural log)."""
+    from sklearn.metrics import log_loss as _log_loss
+
     return float(_log_loss(np.asarray(labels), np.asarray(probabilities, float), labels=[0, 1]))
 
 
 def brier(labels, probabilities) -> float:
+    from sklearn.metrics import brier_score_loss
+
     return float(brier_score_loss(np.asarray(labels), np.asarray(probabilities, float)))
 
 
@@ -73,6 +75,8 @@ class Recalibration:
 
 def fit_temperature(labels, logits) -> Recalibration:
     """One temperature T minimising log-loss: p = sigmoid(logit / T). Keeps 0.5 at logit 0 and the ranking."""
+    from scipy.optimize import minimize_scalar
+
     labels, logits = np.asarray(labels, float), np.asarray(logits, float)
     result = minimize_scalar(lambda log_t: log_loss(labels, expit(logits / np.exp(log_t))), bounds=(-4, 4), method="bounded")
     return Recalibration("temperature", float(1 / np.exp(result.x)), 0.0)
@@ -80,11 +84,45 @@ def fit_temperature(labels, logits) -> Recalibration:
 
 def fit_platt(labels, logits) -> Recalibration:
     """Slope and intercept on the logit by unpenalised logistic regression (Platt 1999)."""
-    model = LogisticRegression(penalty=None).fit(np.asarray(logits, float).reshape(-1, 1), np.asarray(labels))
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=np.inf).fit(np.asarray(logits, float).reshape(-1, 1), np.asarray(labels))
     return Recalibration("platt", float(model.coef_[0, 0]), float(model.intercept_[0]))
+
+
+def cross_validated(labels, logits, fit, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """Log-loss and ECE of a recalibration fitted on k-1 folds of one split and scored on the held-out fold."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels, logits = np.asarray(labels), np.asarray(logits, float)
+    losses, errors = [], []
+    for fitted_on, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(logits, labels):
+        recalibrated = fit(labels[fitted_on], logits[fitted_on])(logits[held_out])
+        losses.append(log_loss(labels[held_out], recalibrated))
+        errors.append(expected_calibration_error(labels[held_out], recalibrated))
+    return {"log_loss": float(np.mean(losses)), "ece": float(np.mean(errors))}
+
+
+def prior_shift(probabilities, from_prevalence: float, to_prevalence: float) -> np.ndarray:
+    """Bayes' rule for a new prevalence: the odds scale by the ratio of the prior odds (Saerens et al. 2002)."""
+    p = np.clip(np.asarray(probabilities, float), 1e-15, 1 - 1e-15)
+    ratio = (to_prevalence / (1 - to_prevalence)) / (from_prevalence / (1 - from_prevalence))
+    odds = p / (1 - p) * ratio
+    return odds / (1 + odds)
 
 
 def temperature_scaled_log_loss(labels, logits) -> float:
     """Log-loss after a temperature fitted on the same cases: how well the scores separate, with the confidence
     scale (which class weighting and label smoothing change) taken out."""
     return log_loss(labels, fit_temperature(labels, logits)(logits))
+
+
+def bootstrap_intervals(labels, probabilities, indices: np.ndarray, level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of ECE and Brier score over bootstrap resamples (rows of case indices)."""
+    labels, probabilities = np.asarray(labels, float), np.asarray(probabilities, float)
+    samples = {"ece": [], "brier": []}
+    for rows in indices:
+        samples["ece"].append(expected_calibration_error(labels[rows], probabilities[rows]))
+        samples["brier"].append(float(np.mean((probabilities[rows] - labels[rows]) ** 2)))
+    tail = (1 - level) / 2 * 100
+    return {name: tuple(float(v) for v in np.percentile(values, [tail, 100 - tail])) for name, values in samples.items()}

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SCHEMA_VERSION = 2
 
@@ -52,6 +52,18 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class CalibrationRecord:
+    """The recalibration map p = sigmoid(slope * logit + intercept), fitted on one split, and why this method."""
+
+    method: str
+    slope: float
+    intercept: float
+    fitted_on: str
+    fitted_prevalence: float  # the pneumonia share of that split: probabilities are calibrated to it
+    why: str
+
+
+@dataclass(frozen=True)
 class Card:
     name: str  # registry name
     architecture: str
@@ -68,7 +80,7 @@ class Card:
     predictions_sha256: str = ""
     file_size_bytes: int = 0
     schema_version: int = SCHEMA_VERSION
-    calibration: dict = field(default_factory=dict)
+    calibration: CalibrationRecord | None = None
 
     @property
     def opening_threshold(self) -> float:

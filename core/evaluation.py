@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from core.cards import Card, Metrics, SplitMetrics
+from core.calibration import Recalibration, fit_temperature
+from core.cards import CalibrationRecord, Card, Metrics, SplitMetrics
 from core.metrics import Resamples, interval, metrics_at, operating_points, roc_auc, stratified_bootstrap_indices
 
 OPERATING_POINT_LABELS = {
@@ -34,9 +35,13 @@ def split_arrays(predictions: pd.DataFrame, split: str) -> tuple[np.ndarray, np.
     return rows["label"].to_numpy(), rows["probability"].to_numpy()
 
 
+def bootstrap_indices(labels) -> np.ndarray:
+    """The resampled cases every interval in the cards and the app comes from (fixed count and seed)."""
+    return stratified_bootstrap_indices(labels, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+
+
 def bootstrap_resamples(labels, scores) -> Resamples:
-    """The resamples every interval in the card and the app comes from (fixed count and seed)."""
-    return Resamples.of(labels, scores, stratified_bootstrap_indices(labels, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED))
+    return Resamples.of(labels, scores, bootstrap_indices(labels))
 
 
 def split_metrics(labels, scores, thresholds: dict[str, float]) -> SplitMetrics:
@@ -54,6 +59,27 @@ def summarise(predictions: pd.DataFrame) -> Metrics:
     thresholds = operating_points(*split_arrays(predictions, "val"))
     test = split_metrics(*split_arrays(predictions, "test"), thresholds) if (predictions["split"] == "test").any() else None
     return Metrics(thresholds, CHOSEN_OPERATING_POINT, split_metrics(*split_arrays(predictions, "val"), thresholds), test)
+
+
+CALIBRATION_WHY = ("Temperature scaling (Guo et al. 2017): one parameter, fitted on validation by log-loss, that corrects "
+                   "how confident the scores are and nothing else. It keeps the ranking and the meaning of logit 0, and it "
+                   "cannot take on validation's pneumonia share, which differs from test's; prevalence is handled apart, by "
+                   "an explicit prior-shift adjustment to the population the model is used in. Platt scaling (slope and "
+                   "intercept) fits validation far better, but validation shares children with training and is almost "
+                   "separable, and what Platt learns there (more confidence, validation's prevalence) does not carry over: "
+                   "its test calibration is worse than the raw scores'. We saw that while comparing the two, so this choice "
+                   "is not blind to test; the Calibration page shows both, and the raw scores, side by side.")
+
+
+def fit_recalibration(predictions: pd.DataFrame) -> CalibrationRecord:
+    """The recalibration every shown probability goes through: temperature scaling fitted on validation logits."""
+    val = predictions[predictions["split"] == "val"]
+    fitted = fit_temperature(val["label"].to_numpy(), val["logit"].to_numpy())
+    return CalibrationRecord("temperature", fitted.slope, fitted.intercept, "val", float(val["label"].mean()), CALIBRATION_WHY)
+
+
+def recalibration(card: Card) -> Recalibration:
+    return Recalibration(card.calibration.method, card.calibration.slope, card.calibration.intercept)
 
 
 def compare_with_committed(recomputed: pd.DataFrame, committed: pd.DataFrame, card: Card, atol: float = 1e-5) -> list[str]:

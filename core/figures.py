@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.calibration import Reliability
 from core.metrics import Sweep
 from core.reporting import CLASS_NAMES
 
@@ -98,3 +99,59 @@ def class_counts_figure(class_counts: Mapping[str, Mapping[str, int]]) -> go.Fig
         figure.add_trace(go.Bar(x=splits, y=values, name=key.capitalize(), marker_color=colour, text=values, textposition="outside"))
     figure.update_yaxes(title="Images")
     return figure.update_layout(barmode="group", height=320, **_LAYOUT)
+
+
+@dataclass(frozen=True)
+class ReliabilityCurve:
+    name: str
+    reliability: Reliability
+    colour: str
+
+
+def reliability_figure(curves: Sequence[ReliabilityCurve], title: str) -> go.Figure:
+    """Observed pneumonia share against mean predicted probability per bin (marker area ~ cases), with bin counts below."""
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.04)
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#9aa5ab"), name="perfectly calibrated",
+                                hoverinfo="skip"), 1, 1)
+    for curve in curves:
+        r = curve.reliability
+        filled = r.counts > 0
+        centres = (r.edges[:-1] + r.edges[1:]) / 2
+        figure.add_trace(go.Scatter(
+            x=r.mean_predicted[filled], y=r.observed[filled], mode="lines+markers", name=f"{curve.name} (ECE {r.ece:.3f})",
+            line=dict(color=curve.colour, width=2), marker=dict(size=6 + 18 * np.sqrt(r.counts[filled] / r.counts.max()), color=curve.colour),
+            customdata=r.counts[filled], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>%{customdata} cases<extra></extra>"), 1, 1)
+        figure.add_trace(go.Bar(x=centres, y=r.counts, width=0.09 / len(curves), marker_color=curve.colour, showlegend=False,
+                                hovertemplate="%{y} cases<extra></extra>"), 2, 1)
+    figure.update_xaxes(range=[0, 1], row=1, col=1)
+    figure.update_xaxes(title="Predicted probability of pneumonia", range=[0, 1], row=2, col=1)
+    figure.update_yaxes(title="Observed share with pneumonia", range=[0, 1.02], row=1, col=1)
+    figure.update_yaxes(title="Cases", type="log", dtick=1, row=2, col=1)
+    return figure.update_layout(title=title, height=520, barmode="group", legend=dict(x=0.02, y=0.98), **_LAYOUT)
+
+
+@dataclass(frozen=True)
+class DecisionCurve:
+    name: str
+    net_benefit: np.ndarray  # at the figure's thresholds
+    colour: str
+    marker: tuple[float, float] | None = None  # (threshold probability, net benefit) at the model's current threshold
+
+
+def decision_curve_figure(thresholds: np.ndarray, curves: Sequence[DecisionCurve], treat_all: np.ndarray, prevalence: float) -> go.Figure:
+    """Net benefit against threshold probability: each model, treat everyone, treat no one (Vickers & Elkin 2006)."""
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=thresholds, y=treat_all, mode="lines", name="Treat every child", line=dict(color="#9aa5ab", width=2)))
+    figure.add_trace(go.Scatter(x=thresholds, y=np.zeros_like(thresholds), mode="lines", name="Treat no child",
+                                line=dict(color="#1f2d33", width=1.5, dash="dash")))
+    for curve in curves:
+        figure.add_trace(go.Scatter(x=thresholds, y=curve.net_benefit, mode="lines", name=curve.name, line=dict(color=curve.colour, width=2.5)))
+        if curve.marker is not None:
+            figure.add_trace(go.Scatter(
+                x=[curve.marker[0]], y=[curve.marker[1]], mode="markers", name=f"{curve.name} at its threshold",
+                marker=dict(size=13, color=curve.colour, line=dict(width=2, color="white")),
+                hovertemplate="threshold probability %{x:.3f}<br>net benefit %{y:.3f}<extra></extra>"))
+    figure.update_xaxes(title="Threshold probability (the risk at which you would treat)", range=[0, 1])
+    figure.update_yaxes(title="Net benefit (true positives per child, minus weighted false positives)",
+                        range=[-0.05, max(prevalence, 0.05) * 1.1])
+    return figure.update_layout(title="Decision curve", height=460, legend=dict(orientation="h", y=-0.25), **_LAYOUT)

@@ -203,3 +203,18 @@ def predictive_values(sensitivity, specificity, prevalence) -> tuple[float, floa
     true_pos, false_pos = sensitivity * prevalence, (1 - specificity) * (1 - prevalence)
     true_neg, false_neg = specificity * (1 - prevalence), (1 - sensitivity) * prevalence
     return float(_divide(true_pos, true_pos + false_pos)), float(_divide(true_neg, true_neg + false_neg))
+
+
+def net_benefit(labels, probabilities, thresholds) -> np.ndarray:
+    """Net benefit of treating everyone whose probability is at least pt (Vickers & Elkin 2006), at each pt:
+    true positives per case minus false positives per case weighted by the odds pt / (1 - pt)."""
+    thresholds = np.asarray(thresholds, float)
+    counts = counts_at(labels, probabilities, thresholds)
+    n = len(np.asarray(labels))
+    return counts["tp"] / n - counts["fp"] / n * thresholds / (1 - thresholds)
+
+
+def treat_all_net_benefit(prevalence: float, thresholds) -> np.ndarray:
+    """Net benefit of treating every child, whatever the model says."""
+    thresholds = np.asarray(thresholds, float)
+    return prevalence - (1 - prevalence) * thresholds / (1 - thresholds)

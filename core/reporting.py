@@ -19,6 +19,24 @@ RATE_LABELS = {
     "accuracy": "Accuracy",
     "f1": "F1 score",
 }
+GLOSSARY = {
+    "AUC": "Area under the ROC curve: the chance that a random child with pneumonia scores higher than a random healthy "
+           "child. 0.5 is a coin toss, 1 a perfect ranking. It does not depend on the threshold.",
+    "Sensitivity": "Of the children with pneumonia, the share the model flags.",
+    "Specificity": "Of the healthy children, the share the model clears.",
+    "PPV": "Positive predictive value: of the children flagged, the share who have pneumonia. Depends on prevalence.",
+    "NPV": "Negative predictive value: of the children cleared, the share who are healthy. Depends on prevalence.",
+    "ECE": "Expected calibration error: the average gap between the predicted probability and the observed share with "
+           "pneumonia, over 10 probability bins weighted by their cases. 0 is perfectly calibrated.",
+    "Brier": "Brier score: the mean squared difference between the predicted probability and what happened (0 or 1). "
+             "Lower is better; it rewards both ranking and calibration.",
+    "Net benefit": "True positives per child minus false positives per child weighted by the odds of the threshold "
+                   "probability: how much better (or worse) than treating no one, in units of correctly treated children.",
+    "Threshold probability": "The risk of pneumonia at which you would treat: choosing 20% says a missed pneumonia is "
+                             "4 times as bad as an unnecessary treatment (odds 20:80).",
+    "Calibrated probability": "The model's score mapped through a recalibration fitted on validation, so that among "
+                              "children given 0.8, about 80% have pneumonia (in a population like validation's).",
+}
 OUTCOMES = ("TP", "FP", "FN", "TN")
 OUTCOME_LABELS = {"TP": "Pneumonia, flagged (TP)", "FP": "Healthy, flagged (FP)", "FN": "Pneumonia, missed (FN)", "TN": "Healthy, cleared (TN)"}
 
@@ -35,7 +53,14 @@ def error_sentence(counts: Mapping[str, int], subject: str = "The model") -> str
 
 
 def percent(value: float) -> str:
-    return "—" if value is None or np.isnan(value) else f"{100 * value:.1f}%"
+    """One decimal, without rounding a near-certainty to certainty: 0.99996 is "> 99.9%", not "100.0%"."""
+    if value is None or np.isnan(value):
+        return "—"
+    if 0.999 < value < 1:
+        return "> 99.9%"
+    if 0 < value < 0.001:
+        return "< 0.1%"
+    return f"{100 * value:.1f}%"
 
 
 def _interval_text(low: float, high: float, as_percent: bool = True) -> str:

@@ -1,9 +1,9 @@
-"""Screenshot every page of the running app in headless Chromium, into docs/screenshots/.
+"""Screenshot every page of the running app in headless Chromium, at desktop and phone width, into docs/screenshots/.
 
-    python scripts/screenshots.py [--xray path/to/chest-xray.jpeg]
+    python scripts/screenshots.py [--xray path/to/chest-xray.jpeg] [--only predict ...]
 
-Starts `streamlit run streamlit_app.py` on a free port, so run it from a checkout with the requirements installed.
-Needs Debian's chromium (or --chromium PATH) and the playwright package.
+Starts `streamlit run streamlit_app.py` on a free loopback port, so run it from a checkout with the requirements
+installed. Needs Debian's chromium (or --chromium PATH) and the playwright package.
 """
 
 import argparse
@@ -16,41 +16,53 @@ from local_server import CHROMIUM, CHROMIUM_ARGS, REPO, running_app
 OUT = REPO / "docs" / "screenshots"
 DEFAULT_XRAY = REPO.parent / "shared" / "fixtures" / "cxr" / "kermany_person1951_bacteria_4882.jpeg"
 PAGES = {  # url path: (file name, text that appears once the page has rendered)
-    "": ("overview.png", "Examples from the test split"),
-    "threshold_explorer": ("threshold_explorer.png", "Metrics against threshold"),
-    "comparison": ("comparison.png", "Where the models disagree"),
-    "predict": ("predict.png", "Grad-CAM: where"),
-    "case_gallery": ("case_gallery.png", "Inspect a case"),
+    "": ("overview", "Examples from the test split"),
+    "threshold_explorer": ("threshold_explorer", "Metrics against threshold"),
+    "comparison": ("comparison", "Where the models disagree"),
+    "predict": ("predict", "Grad-CAM: where"),
+    "case_gallery": ("case_gallery", "Grad-CAM for"),
+    "calibration": ("calibration", "What a different prevalence does"),
+    "decision_curve": ("decision_curve", "It beats both"),
+    "model_card": ("model_card", "TRIPOD+AI items"),
 }
+VIEWPORTS = {"desktop": (1440, 1000), "phone": (390, 844)}
+
+
+def shoot(page, url: str, path: str, file_name: str, ready_text: str, xray: Path, width: int, height: int, out: Path) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{url}/{path}")
+    if path == "predict":
+        if xray.exists():
+            page.locator('input[type="file"]').set_input_files(str(xray))
+        else:
+            page.get_by_text("Sample from the test split").click()
+    page.get_by_text(ready_text).first.wait_for(timeout=120_000)
+    page.wait_for_timeout(2500)  # let plotly finish drawing
+    # Streamlit scrolls inside its main container, so grow the window to the content instead
+    content = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": width, "height": min(content, 5000)})
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out / f"{file_name}.png"))
+    print(f"wrote {out / file_name}.png")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--xray", type=Path, default=DEFAULT_XRAY, help="image to upload on the Predict page")
     parser.add_argument("--chromium", default=CHROMIUM)
+    parser.add_argument("--only", nargs="*", help="file names of the pages to shoot (default: all)")
     args = parser.parse_args()
-    with running_app() as (url, _):
-        OUT.mkdir(parents=True, exist_ok=True)
-        with sync_playwright() as driver:
-            browser = driver.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
+    with running_app() as (url, _), sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        for device, (width, height) in VIEWPORTS.items():
+            out = OUT / device
+            out.mkdir(parents=True, exist_ok=True)
+            page = browser.new_page(device_scale_factor=1, is_mobile=device == "phone", has_touch=device == "phone")
             for path, (file_name, ready_text) in PAGES.items():
-                page.goto(f"{url}/{path}")
-                if path == "predict":
-                    if args.xray.exists():
-                        page.locator('input[type="file"]').set_input_files(str(args.xray))
-                    else:
-                        page.get_by_text("Sample from the test split").click()
-                page.get_by_text(ready_text).first.wait_for(timeout=120_000)
-                page.wait_for_timeout(2500)  # let plotly finish drawing
-                # Streamlit scrolls inside its main container, so grow the window to the content instead
-                height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-                page.set_viewport_size({"width": 1440, "height": min(height, 4000)})
-                page.wait_for_timeout(1500)
-                page.screenshot(path=str(OUT / file_name))
-                page.set_viewport_size({"width": 1440, "height": 1000})
-                print(f"wrote {OUT / file_name}")
-            browser.close()
+                if not args.only or file_name in args.only:
+                    shoot(page, url, path, file_name, ready_text, args.xray, width, height, out)
+            page.close()
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import ui
-from core.checkpoints import CHECKPOINTS_DIR, CHECKPOINTS_ENV, open_checkpoint
+from core.checkpoints import CHECKPOINTS_DIR, CHECKPOINTS_ENV, open_checkpoint, trained_models
 from core.evaluation import split_arrays
 from core.imaging import to_dataset_image
 from core.inference import load_model, pneumonia_probability
@@ -22,8 +22,9 @@ from core.metrics import counts_at, operating_points
 from core.registry import REGISTRY, spec
 from tests.conftest import FIXTURES, REPO
 
-PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py"]
-MODELS = list(REGISTRY)
+PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py",
+         "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
+MODELS = list(trained_models(CHECKPOINTS_DIR))
 
 
 def committed(model: str, split: str = "test"):
@@ -305,3 +306,59 @@ def test_every_odd_or_hostile_file_gets_a_sentence_or_a_flagged_reading_never_an
     assert len(outcomes) >= 34
     accepted = {name for name, outcome in outcomes.items() if outcome == "accepted"}
     assert accepted <= {"cmyk.jpg", "palette.png", "animated.gif", "float.tif", "no-preamble.dcm", "renamed-dicom.png", "renamed-png.dcm"}
+
+
+def _calibrated(model: str, split: str):
+    from core.evaluation import recalibration
+
+    checkpoint = open_checkpoint(CHECKPOINTS_DIR / model)
+    rows = checkpoint.predictions[checkpoint.predictions["split"] == split]
+    return rows["label"].to_numpy(), rows["probability"].to_numpy(), recalibration(checkpoint.card)(rows["logit"].to_numpy())
+
+
+def test_the_calibration_page_shows_scikit_learns_brier_and_the_ece_of_its_reliability_bins():
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss
+
+    app = open_page("pages/calibration.py")
+    assert not app.exception and not app.error
+    table = next(t.value for t in app.table if "Brier score" in t.value.columns)
+    for model in MODELS:
+        labels, raw, calibrated = _calibrated(model, "test")
+        for label, probabilities in (("Raw model score", raw), ("Calibrated", calibrated)):
+            row = table.loc[(spec(model).display_name, label)]
+            observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="uniform")
+            counts = np.histogram(probabilities, bins=np.linspace(0, 1, 11))[0]  # ties at edges are rare here
+            ece = float(np.sum(counts[counts > 0] / len(labels) * np.abs(observed - predicted)))
+            assert row["ECE"].startswith(f"{ece:.3f} (") and row["Brier score"].startswith(f"{brier_score_loss(labels, probabilities):.3f} (")
+
+
+def test_the_decision_curve_page_reads_the_net_benefit_at_each_models_threshold():
+    from core.metrics import net_benefit
+
+    app = open_page("pages/decision_curve.py")
+    assert not app.exception and not app.error
+    text = " ".join(m.value for m in app.markdown)
+    for model in MODELS:
+        labels, _, calibrated = _calibrated(model, "test")
+        card = open_checkpoint(CHECKPOINTS_DIR / model).card
+        point = float(_recalibrated_threshold(card, card.opening_threshold))
+        assert f"(calibrated probability {point:.2f}): net benefit {net_benefit(labels, calibrated, [point])[0]:.3f}" in text
+
+
+def _recalibrated_threshold(card, threshold):
+    from core.evaluation import recalibration
+
+    return recalibration(card)(np.log(threshold / (1 - threshold)))
+
+
+def test_the_model_card_page_is_written_from_the_card():
+    app = open_page("pages/model_card.py")
+    assert not app.exception and not app.error
+    for model in MODELS:
+        app.selectbox(key="card_model").set_value(model).run()
+        card = open_checkpoint(CHECKPOINTS_DIR / model).card
+        text = " ".join(m.value for m in app.markdown)
+        assert f"AUC {card.metrics.test.auc:.3f} (95% CI {card.metrics.test.auc_ci95[0]:.3f}–{card.metrics.test.auc_ci95[1]:.3f})" in text
+        assert all(note in text for note in card.departures_from_report)
+        assert "TRIPOD+AI item" in app.table[-1].value.index.name

@@ -9,7 +9,7 @@ import pytest
 from core.cards import SCHEMA_VERSION, Card
 from core.checkpoints import CARD_FILE, CHECKPOINTS_DIR, PREDICTIONS_FILE, WEIGHTS_FILE, CheckpointError, open_checkpoint
 from core.data import load_dataset
-from core.evaluation import compare_with_committed, summarise
+from core.evaluation import compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
 from core.models import count_trainable_parameters
 from core.registry import REGISTRY
@@ -41,6 +41,7 @@ def test_card_metrics_are_what_the_committed_predictions_give(folder):
     assert counts == {("test", 0): 234, ("test", 1): 390, ("val", 0): 135, ("val", 1): 389}
     as_json = lambda metrics: json.dumps(dataclasses.asdict(metrics), sort_keys=True)  # noqa: E731  (nan equals nan)
     assert as_json(summarise(checkpoint.predictions)) == as_json(checkpoint.card.metrics)
+    assert fit_recalibration(checkpoint.predictions) == checkpoint.card.calibration
 
 
 @needs_real_data

@@ -1,0 +1,43 @@
+import numpy as np
+import streamlit as st
+
+import ui
+from core.figures import DecisionCurve, decision_curve_figure
+from core.metrics import net_benefit, treat_all_net_benefit
+from core.reporting import GLOSSARY
+
+ui.through_entry_script(__file__)
+
+st.title("Better than treating everyone, or no one?")
+names = ui.require_models()
+st.markdown(
+    "Decision curve analysis (Vickers & Elkin, 2006) weighs what a model finds against what it costs. Pick the "
+    "**threshold probability**: the risk of pneumonia at which you would treat. It says how many unnecessary "
+    "treatments one found pneumonia is worth (at 20%, four). Net benefit then counts the children correctly treated, "
+    "minus the unnecessary treatments at that exchange rate, per child tested.")
+split = st.radio("Split", ["test", "val"], format_func=ui.SPLIT_LABELS.get, horizontal=True, key="decision_split", persist_state="session",
+                 help="Test by default: validation is nearly separable for both models, so its curves say little.")
+
+grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
+labels = ui.split_view(names[0], split).labels
+prevalence = float(np.mean(labels))
+curves, readings = [], []
+for name in names:
+    view = ui.split_view(name, split)
+    point = ui.calibrated_threshold(name, ui.current_threshold(name))
+    at_point = float(net_benefit(view.labels, view.calibrated, [point])[0])
+    curve = net_benefit(view.labels, view.calibrated, grid)
+    curves.append(DecisionCurve(ui.display_name(name), curve, ui.colour(name), (point, at_point)))
+    better = grid[(curve > treat_all_net_benefit(prevalence, grid)) & (curve > 0)]
+    span = f"from {better.min():.0%} to {better.max():.0%}" if len(better) else "at no threshold probability"
+    readings.append(
+        f"**{ui.display_name(name)}** at its current threshold (calibrated probability {point:.2f}): net benefit "
+        f"{at_point:.3f}, as if {100 * at_point:.1f} of every 100 children tested were correctly treated with no "
+        f"unnecessary treatment; treating everyone there gives {float(treat_all_net_benefit(prevalence, [point])[0]):.3f}. "
+        f"It beats both treating everyone and treating no one for threshold probabilities {span}.")
+
+ui.chart(decision_curve_figure(grid, curves, treat_all_net_benefit(prevalence, grid), prevalence), key="decision_curve")
+st.markdown("\n\n".join(readings))
+st.caption(f"**Net benefit**: {GLOSSARY['Net benefit']} **Threshold probability**: {GLOSSARY['Threshold probability']} "
+           f"Calibrated probabilities on {ui.SPLIT_LABELS[split].lower()} ({prevalence:.1%} pneumonia); each marker is the "
+           "model's current threshold (set on the Threshold explorer or Compare models).")
