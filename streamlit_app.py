@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 
-st.set_page_config(page_title="Pneumonia X-ray Explorer", page_icon=":material/pulmonology:", layout="wide")
+st.set_page_config(page_title="Pneumonia X-ray Explorer", page_icon=ui.page_icon(), layout="wide")
 PAGES = {  # file in pages/ -> page
     "overview.py": st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
     "threshold_explorer.py": st.Page("pages/threshold_explorer.py", title="Threshold explorer", icon=":material/tune:"),
@@ -21,6 +21,7 @@ requested = PAGES.get(st.session_state.pop(ui.DEEP_LINK, ""))
 if requested is not None and requested.url_path != page.url_path:  # a page URL opened first (see ui.through_entry_script)
     st.switch_page(requested)
 st.sidebar.caption(ui.DISCLAIMER)
+ui.sync_query_params()
 try:
     page.run()
 except Exception:  # st.stop, st.rerun and st.switch_page are BaseExceptions and pass through

@@ -18,6 +18,7 @@ from core.checkpoints import Checkpoint, CheckpointError, open_checkpoint, train
 from core.evaluation import OPERATING_POINT_HELP, OPERATING_POINT_LABELS, bootstrap_indices, recalibration, split_arrays
 from core.metrics import Resamples, Sweep, interval, paired_bootstrap_differences, roc_auc, sweep
 from core.registry import spec
+from core.reporting import GLOSSARY
 
 TEST_IMAGES = Path(__file__).resolve().parent / "assets" / "pneumoniamnist_test.npz"
 SPLIT_LABELS = {"test": "Test", "val": "Validation"}
@@ -132,7 +133,12 @@ def calibrated_threshold(name: str, threshold: float) -> float:
     """A threshold on the model's raw probability, as a calibrated probability (the map is monotonic)."""
     if threshold <= 0 or threshold >= 1:
         return threshold
-    return float(recalibration(card(name))(np.log(threshold / (1 - threshold))))
+    return float(recalibration(card(name)).from_probability(threshold))
+
+
+def define(*terms: str) -> None:
+    """The glossary's words for the terms a table above uses, always visible (touch screens have no hover)."""
+    st.caption(" ".join(f"**{term}**: {GLOSSARY[term]}" for term in terms))
 
 
 def chart(figure, key: str) -> None:
@@ -192,25 +198,96 @@ def current_threshold(name: str) -> float:
 
 
 def set_threshold(name: str, value: float) -> None:
+    """The one place a threshold changes; the URL follows at once (fragment reruns skip the entry script)."""
     st.session_state[threshold_key(name)] = float(value)
+    st.query_params[f"t_{name}"] = f"{value:.3f}"
 
 
-def threshold_slider(name: str, label: str = "Decision threshold (probability of pneumonia)") -> float:
-    current_threshold(name)
-    return st.slider(label, 0.0, 1.0, step=0.001, format="%.3f", key=threshold_key(name), persist_state="session")
+def slider_key(place: str, name: str) -> str:
+    return f"slider_{place}_{name}"
+
+
+def threshold_slider(name: str, place: str, label: str = "Decision threshold (probability of pneumonia)") -> float:
+    """A slider onto the model's one threshold. Each page has its own widget, set from the threshold before it is
+    drawn and writing back on change, so presets, other pages and shared links all move it."""
+    key = slider_key(place, name)
+    st.session_state[key] = current_threshold(name)
+    st.slider(label, 0.0, 1.0, step=0.001, format="%.3f", key=key, on_change=lambda: set_threshold(name, st.session_state[key]))
+    return current_threshold(name)
+
+
+def preset_groups(name: str) -> dict[float, list[str]]:
+    """The operating points chosen on validation, those that land on the same threshold together."""
+    groups: dict[float, list[str]] = {}
+    for point, value in card(name).metrics.thresholds.items():
+        groups.setdefault(value, []).append(point)
+    return groups
 
 
 def preset_buttons(name: str) -> None:
-    """One button per operating point chosen on validation; a click moves the model's threshold there."""
-    thresholds = card(name).metrics.thresholds
-    columns = st.columns(len(thresholds))
-    for column, (point, value) in zip(columns, thresholds.items()):
-        column.button(f"{OPERATING_POINT_LABELS[point]}: {value:.3f}", key=f"preset_{name}_{point}", on_click=set_threshold,
-                      args=(name, value), width="stretch", help=OPERATING_POINT_HELP[point])
+    """One button per distinct threshold chosen on validation (naming every rule that chose it); a click moves the
+    model's threshold there."""
+    groups = preset_groups(name)
+    for column, (value, points) in zip(st.columns(len(groups)), groups.items()):
+        column.button(" = ".join(OPERATING_POINT_LABELS[p] for p in points) + f": {value:.3f}", key=f"preset_{name}_{points[0]}",
+                      on_click=set_threshold, args=(name, value), width="stretch",
+                      help=" ".join(OPERATING_POINT_HELP[p] for p in points))
+
+
+def reset_thresholds(names: list[str]) -> None:
+    """Every model back to the operating point the app opens at (chosen on validation)."""
+    for name in names:
+        set_threshold(name, card(name).opening_threshold)
+
+
+QUERY_KEYS = {"model": ("explorer_model", "gallery_model", "card_model"), "split": ("explorer_split", "comparison_split", "calibration_split")}
+RESTORED = "_query_restored"
+
+
+def sync_query_params() -> None:
+    """A shareable link: the URL carries the model, split and every threshold, and opening it restores them.
+
+    On a session's first run the query parameters set the state (the widgets then start there); on every run
+    the current state is written back to the URL.
+    """
+    names = model_names()
+    if RESTORED not in st.session_state:
+        st.session_state[RESTORED] = True
+        params = st.session_state.pop(DEEP_LINK_QUERY, None) or st.query_params.to_dict()
+        if params.get("model") in names:
+            for key in QUERY_KEYS["model"]:
+                st.session_state[key] = params["model"]
+        if params.get("split") in SPLIT_LABELS:
+            for key in QUERY_KEYS["split"]:
+                st.session_state[key] = params["split"]
+        for name in names:
+            try:
+                value = float(params.get(f"t_{name}", "nan"))
+            except ValueError:
+                continue
+            if 0 <= value <= 1:
+                set_threshold(name, value)
+    state = {"model": st.session_state.get("explorer_model"), "split": st.session_state.get("explorer_split")}
+    state |= {f"t_{name}": f"{st.session_state[threshold_key(name)]:.3f}" for name in names if threshold_key(name) in st.session_state}
+    st.query_params.update({key: value for key, value in state.items() if value is not None})
+
+
+@st.cache_resource(show_spinner=False)
+def page_icon():
+    """The browser-tab icon, drawn here (two lungs), so that nothing is fetched from the internet."""
+    from PIL import Image, ImageDraw
+
+    icon = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.rounded_rectangle((6, 10, 29, 58), radius=11, fill="#2b6777")
+    draw.rounded_rectangle((35, 10, 58, 58), radius=11, fill="#2b6777")
+    draw.rectangle((30, 2, 34, 30), fill="#c26d3a")
+    return icon
 
 
 ENTRY_RAN = "_entry_script_ran"
 DEEP_LINK = "_requested_page"
+DEEP_LINK_QUERY = "_requested_query"
 
 
 def through_entry_script(page_file: str) -> None:
@@ -222,9 +299,60 @@ def through_entry_script(page_file: str) -> None:
     """
     if ENTRY_RAN not in st.session_state:
         st.session_state[DEEP_LINK] = Path(page_file).name
+        st.session_state[DEEP_LINK_QUERY] = st.query_params.to_dict()  # st.switch_page drops them
         st.switch_page("streamlit_app.py")
 
 
 def enlarge(image: np.ndarray, factor: int = 8) -> np.ndarray:
     """Nearest-neighbour enlargement, so a 28x28 image shows its real pixels."""
     return np.kron(image, np.ones((factor, factor), dtype=image.dtype))
+
+
+RAW_KEY = "show_raw_scores"
+
+
+def raw_toggle() -> bool:
+    """Calibrated probabilities by default; the models' raw scores one click away (kept across pages)."""
+    return st.toggle("Show the models' raw scores instead of calibrated probabilities", key=RAW_KEY, persist_state="session",
+                     help=GLOSSARY["Calibrated probability"])
+
+
+def show_reading(name: str, reading, threshold: float) -> None:
+    """One model's probability (calibrated, or raw when asked) and its decision, as a metric."""
+    calibrated = float(recalibration(card(name)).from_probability(reading.probability))
+    raw = st.session_state.get(RAW_KEY, False)
+    shown, other = (reading.probability, f"calibrated {calibrated:.3f}") if raw else (calibrated, f"raw score {reading.probability:.3f}")
+    st.metric(f"{display_name(name)}: P(pneumonia)", f"{shown:.3f}", f"{'Pneumonia' if reading.predicted_class else 'Normal'} at {threshold:.3f}",
+              delta_color="off", delta_arrow="off", help=GLOSSARY["Calibrated probability"])
+    st.caption(f"{'Raw score' if raw else 'Calibrated'}; {other}. The threshold is on the raw score.")
+
+
+def heatmap_legend() -> None:
+    from core.case_report import colour_legend
+
+    st.image(colour_legend(256, 12), width=256)
+    st.caption("Heatmap colour: blue, little evidence; red, most evidence for the class the model decided. For a "
+               "“normal” reading, red is evidence for normal. Grad-CAM is coarse: one value per cell of the model's last feature map.")
+
+
+def report_downloads(build, key: str) -> None:
+    """PDF and PNG case reports, generated only when a button is pressed (build() -> core.case_report.CaseReport)."""
+    from core import case_report
+
+    pdf, png = st.columns(2)
+    pdf.download_button("Case report (PDF)", data=lambda: case_report.pdf(build()), file_name="case-report.pdf",
+                        mime="application/pdf", key=f"{key}_pdf", on_click="ignore", icon=":material/picture_as_pdf:", width="stretch")
+    png.download_button("Case report (PNG)", data=lambda: case_report.png(build()), file_name="case-report.png",
+                        mime="image/png", key=f"{key}_png", on_click="ignore", icon=":material/image:", width="stretch")
+
+
+def model_readings(readings: dict, thresholds: dict, shown_square, opacity: float) -> tuple:
+    """Each model's reading as the case report records it."""
+    from core.case_report import ModelReading
+    from core.imaging import overlay
+
+    return tuple(
+        ModelReading(display_name(name), reading.probability, float(recalibration(card(name)).from_probability(reading.probability)),
+                     thresholds[name], calibrated_threshold(name, thresholds[name]), "Pneumonia" if reading.predicted_class else "Normal",
+                     overlay(shown_square, reading.heatmap, opacity), card(name).weights_sha256)
+        for name, reading in readings.items())

@@ -6,7 +6,7 @@ scikit-learn and scipy.optimize imports wait until a fit or a loss needs them (t
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import expit
 
 BINS = 10
 
@@ -68,9 +68,10 @@ class Recalibration:
     def __call__(self, logits) -> np.ndarray:
         return expit(self.slope * np.asarray(logits, float) + self.intercept)
 
-    def inverse(self, probability: float) -> float:
-        """The raw probability that maps to this calibrated one (for thresholds, which live on the raw scale)."""
-        return float(expit((logit(probability) - self.intercept) / self.slope))
+    def from_probability(self, probability):
+        """The recalibrated probability for a raw probability (sigmoid of the logit), for callers without the logit."""
+        p = np.clip(np.asarray(probability, float), 1e-15, 1 - 1e-15)
+        return self(np.log(p / (1 - p)))
 
 
 def fit_temperature(labels, logits) -> Recalibration:

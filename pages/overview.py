@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -28,10 +29,11 @@ left.markdown(
     "Validation was carved out of the same source set as training (9:1), while test is the source's own held-out set, "
     f"and it shows: {gap}. Thresholds are chosen on validation and judged on test."
 )
-left.dataframe(
+left.table(pd.DataFrame(
     [{"Split": split, "Normal": c["normal"], "Pneumonia": c["pneumonia"], "Pneumonia share": f"{c['pneumonia'] / (c['normal'] + c['pneumonia']):.1%}"}
-     for split, c in counts.items()], hide_index=True)
-right.plotly_chart(class_counts_figure(counts))
+     for split, c in counts.items()]).set_index("Split"))
+with right:
+    ui.chart(class_counts_figure(counts), key="class_counts")
 
 st.subheader("Examples from the test split")
 images, labels = ui.test_images()
@@ -40,9 +42,10 @@ for label, name in enumerate(CLASS_NAMES):
     st.image([ui.enlarge(images[i], 4) for i in picks], caption=[f"{name} · test #{i}" for i in picks], width=96)
 
 st.header("The models")
-st.dataframe(model_overview_table([ui.card(n) for n in names]), hide_index=True)
+st.table(model_overview_table([ui.card(n) for n in names]).set_index("Model"))
+ui.define("AUC")
 for name in names:
     card = ui.card(name)
     with st.expander(f"{ui.display_name(name)}: training curves and departures from the report"):
-        st.plotly_chart(training_history_figure(card.training.history), key=f"history_{name}")
+        ui.chart(training_history_figure(card.training.history), key=f"history_{name}")
         st.markdown("\n".join(f"- {note}" for note in card.departures_from_report))

@@ -1,7 +1,10 @@
+from datetime import datetime, timezone
+
 import streamlit as st
 
 import ui
-from core.gate import check
+from core.case_report import CaseReport
+from core.gate import ACCEPTED, check
 from core.imaging import ImageDecodeError, decode, display_image, overlay, to_dataset_image
 from core.inference import read
 from core.reporting import CLASS_NAMES
@@ -14,6 +17,7 @@ names = ui.require_models()
 images, labels = ui.test_images()
 
 source = st.radio("Image", ["Upload an X-ray", "Sample from the test split"], horizontal=True, key="predict_source")
+verdict, file_name = None, None
 if source == "Upload an X-ray":
     # Any file: the content decides what it is, never the name (type=None), and nothing is written to disk.
     upload = st.file_uploader("Chest X-ray: PNG, JPEG, TIFF, BMP, WebP, GIF or DICOM (kept in memory, never saved)", key="upload")
@@ -27,11 +31,13 @@ if source == "Upload an X-ray":
         st.stop()
     original = decoded.grey
     model_input = to_dataset_image(original)
-    ui.show_verdict(check(decoded, model_input, ui.neighbourhood()))
+    verdict = check(decoded, model_input, ui.neighbourhood())
+    ui.show_verdict(verdict)
     if decoded.dicom is not None:
         with st.expander("DICOM header (what the image is; patient fields are never read out)"):
             st.table({label: [value] for label, value in decoded.dicom.rows_to_show()})
     origin = f"{decoded.format}, {decoded.width}×{decoded.height} pixels, {decoded.bits}-bit"
+    file_name = upload.name
 else:
     index = st.selectbox("Test case", range(len(images)), key="predict_sample",
                          format_func=lambda i: f"#{i} ({CLASS_NAMES[labels[i]].lower()})")
@@ -44,6 +50,7 @@ with st.spinner("Running the models and Grad-CAM…"):
     thresholds = {name: ui.current_threshold(name) for name in names}
     models = {name: ui.model(name) for name in names}
     readings = {name: read(model, model_input, thresholds[name]) for name, model in models.items() if model is not None}
+ui.raw_toggle()
 
 
 @st.fragment
@@ -54,12 +61,20 @@ def heatmaps() -> None:
     columns[0].image(shown, caption=f"{origin}; centre square shown", width="stretch")
     columns[1].image(ui.enlarge(model_input, 16), caption="What the models see: 28×28, area-averaged like the dataset", width="stretch")
     for column, (name, reading) in zip(columns[2:], readings.items()):
-        column.metric(f"{ui.display_name(name)}: P(pneumonia)", f"{reading.probability:.3f}",
-                      f"{CLASS_NAMES[reading.predicted_class]} at threshold {thresholds[name]:.3f}", delta_color="off", delta_arrow="off")
-        column.image(overlay(shown, reading.heatmap, opacity), width="stretch",
+        with column:
+            ui.show_reading(name, reading, thresholds[name])
+            st.image(overlay(shown, reading.heatmap, opacity), width="stretch",
                      caption=f"Grad-CAM: where {ui.display_name(name)} found evidence for “{CLASS_NAMES[reading.predicted_class].lower()}”")
+    ui.heatmap_legend()
+    with_name = file_name is not None and st.checkbox("Put the file name in the case report", key="report_file_name",
+                                                      help="Off by default: file names often carry a patient's name.")
+    gate = "" if verdict is None else ("accepted" if verdict.outcome == ACCEPTED else "flagged: " + " ".join(verdict.reasons))
+    ui.report_downloads(lambda: CaseReport(
+        title="Case report: an X-ray read by the models", source=origin, model_input=model_input, square=shown,
+        readings=ui.model_readings(readings, thresholds, shown, opacity), gate=gate,
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), file_name=file_name if with_name else None), key="predict_report")
 
 
 heatmaps()
-st.caption("Thresholds are each model's current one (Threshold explorer). Grad-CAM highlights the regions that raised "
-           "the logit of the predicted class (for “normal”, the negative logit); at 28×28 it is coarse, 7×7 cells.")
+st.caption("Thresholds are each model's current one (Threshold explorer, Compare models). Grad-CAM highlights the regions "
+           "that raised the logit of the decided class (for “normal”, the negative logit).")

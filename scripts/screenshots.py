@@ -25,17 +25,17 @@ PAGES = {  # url path: (file name, text that appears once the page has rendered)
     "decision_curve": ("decision_curve", "It beats both"),
     "model_card": ("model_card", "TRIPOD+AI items"),
 }
-VIEWPORTS = {"desktop": (1440, 1000), "phone": (390, 844)}
+DEVICES = {"desktop": {"viewport": {"width": 1440, "height": 1000}}, "phone": "iPhone 13"}  # a phone's user agent too: Streamlit adapts to it
 
 
-def shoot(page, url: str, path: str, file_name: str, ready_text: str, xray: Path, width: int, height: int, out: Path) -> None:
-    page.set_viewport_size({"width": width, "height": height})
+def shoot(page, url: str, path: str, file_name: str, ready_text: str, xray: Path, out: Path) -> None:
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
     page.goto(f"{url}/{path}")
     if path == "predict":
         if xray.exists():
             page.locator('input[type="file"]').set_input_files(str(xray))
         else:
-            page.get_by_text("Sample from the test split").click()
+            page.get_by_text("Sample from the test split", exact=True).click()
     page.get_by_text(ready_text).first.wait_for(timeout=120_000)
     page.wait_for_timeout(2500)  # let plotly finish drawing
     # Streamlit scrolls inside its main container, so grow the window to the content instead
@@ -43,6 +43,7 @@ def shoot(page, url: str, path: str, file_name: str, ready_text: str, xray: Path
     page.set_viewport_size({"width": width, "height": min(content, 5000)})
     page.wait_for_timeout(1500)
     page.screenshot(path=str(out / f"{file_name}.png"))
+    page.set_viewport_size({"width": width, "height": height})
     print(f"wrote {out / file_name}.png")
 
 
@@ -54,14 +55,15 @@ def main() -> None:
     args = parser.parse_args()
     with running_app() as (url, _), sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        for device, (width, height) in VIEWPORTS.items():
+        for device, settings in DEVICES.items():
             out = OUT / device
             out.mkdir(parents=True, exist_ok=True)
-            page = browser.new_page(device_scale_factor=1, is_mobile=device == "phone", has_touch=device == "phone")
+            context = browser.new_context(**({**driver.devices[settings], "device_scale_factor": 1} if isinstance(settings, str) else settings))
+            page = context.new_page()
             for path, (file_name, ready_text) in PAGES.items():
                 if not args.only or file_name in args.only:
-                    shoot(page, url, path, file_name, ready_text, args.xray, width, height, out)
-            page.close()
+                    shoot(page, url, path, file_name, ready_text, args.xray, out)
+            context.close()
         browser.close()
 
 

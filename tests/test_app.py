@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from core.checkpoints import CHECKPOINTS_DIR, CHECKPOINTS_ENV, open_checkpoint, trained_models
-from core.evaluation import split_arrays
+from core.evaluation import recalibration, split_arrays
 from core.imaging import to_dataset_image
 from core.inference import load_model, pneumonia_probability
 from core.metrics import counts_at, operating_points
@@ -57,7 +57,7 @@ def test_page_renders_without_exception(page):
 def test_moving_the_slider_draws_the_counts_core_computes(model, threshold):
     app = open_page("pages/threshold_explorer.py")
     app.selectbox(key="explorer_model").set_value(model).run()
-    app.slider(key=ui.threshold_key(model)).set_value(threshold).run()
+    app.slider(key=ui.slider_key("explorer", model)).set_value(threshold).run()
     labels, scores = committed(model)
     expected = {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
     assert rendered_confusion_counts(app) == expected
@@ -70,33 +70,47 @@ def test_each_preset_sets_the_threshold_chosen_on_validation(model):
     app = open_page("pages/threshold_explorer.py")
     app.selectbox(key="explorer_model").set_value(model).run()
     chosen = operating_points(*committed(model, "val"))
+    labels = [b.label for b in app.button if b.key.startswith(f"preset_{model}_")]
+    assert len(labels) == len(set(chosen.values()))  # rules that chose the same threshold share one button
     for point, threshold in chosen.items():
-        app.button(key=f"preset_{model}_{point}").click().run()
+        first = next(p for p, t in chosen.items() if t == threshold)
+        button = app.button(key=f"preset_{model}_{first}")
+        assert f"{threshold:.3f}" in button.label and all(
+            ui.OPERATING_POINT_LABELS[p] in button.label for p, t in chosen.items() if t == threshold)
+        button.click().run()
         assert app.session_state[ui.threshold_key(model)] == pytest.approx(threshold, abs=1e-12)
-        assert app.slider(key=ui.threshold_key(model)).value == pytest.approx(threshold, abs=1e-12)
+        assert app.slider(key=ui.slider_key("explorer", model)).value == pytest.approx(threshold, abs=1e-12)
 
 
-def test_threshold_stays_when_changing_page():
+def test_one_threshold_per_model_is_shared_by_every_page_and_reset_goes_back_to_validations_choice():
     model = MODELS[0]
-    app = open_page("pages/threshold_explorer.py")
-    app.slider(key=ui.threshold_key(model)).set_value(0.2).run()
-    app.switch_page("pages/comparison.py").run()
-    assert app.session_state[ui.threshold_key(model)] == 0.2
     labels, scores = committed(model)
-    assert rendered_confusion_counts(app, MODELS.index(model)) == {k: int(v) for k, v in counts_at(labels, scores, 0.2).items()}
+    app = open_page("pages/threshold_explorer.py")
+    app.slider(key=ui.slider_key("explorer", model)).set_value(0.2).run()
+    app.switch_page("pages/case_gallery.py").run()
+    assert app.slider(key=ui.slider_key("gallery", model)).value == 0.2
+    app.slider(key=ui.slider_key("gallery", model)).set_value(0.6).run()
+    app.switch_page("pages/comparison.py").run()
+    assert app.slider(key=ui.slider_key("compare", model)).value == 0.6
+    assert rendered_confusion_counts(app, MODELS.index(model)) == {k: int(v) for k, v in counts_at(labels, scores, 0.6).items()}
+    app.button(key="compare_reset").click().run()
+    card = open_checkpoint(CHECKPOINTS_DIR / model).card
+    assert app.session_state[ui.threshold_key(model)] == card.opening_threshold
     app.switch_page("pages/threshold_explorer.py").run()
-    assert app.slider(key=ui.threshold_key(model)).value == 0.2
+    assert app.slider(key=ui.slider_key("explorer", model)).value == card.opening_threshold
 
 
 def test_comparison_says_whether_differences_are_beyond_chance():
     app = open_page("pages/comparison.py")
-    frames = [d.value for d in app.dataframe]
-    verdicts = next(f for f in frames if "Beyond chance?" in f.columns)
-    assert set(verdicts["Metric"]) == {"AUC", "Sensitivity", "Specificity", "Balanced accuracy"}
+    verdicts = next(t.value for t in app.table if "Beyond chance?" in t.value.columns)
+    assert set(verdicts.index) == {"AUC", "Sensitivity", "Specificity", "Balanced accuracy"}
     assert set(verdicts["Beyond chance?"]) <= {"yes", "no"}
 
 
-def _shown_probabilities(app: AppTest) -> dict[str, float]:
+def _shown_probabilities(app: AppTest, raw: bool = True) -> dict[str, float]:
+    """Each model's probability as the page shows it: the raw score (after switching the page to it) or calibrated."""
+    if app.toggle and app.toggle(key=ui.RAW_KEY).value != raw:
+        app.toggle(key=ui.RAW_KEY).set_value(raw).run()
     return {m.label.split(":")[0]: float(m.value) for m in app.metric if "P(pneumonia)" in m.label}
 
 
@@ -105,11 +119,13 @@ def test_a_sample_image_gets_exactly_cores_probability_from_each_model():
     app.radio(key="predict_source").set_value("Sample from the test split").run()
     app.selectbox(key="predict_sample").set_value(17).run()
     image = np.load(ui.TEST_IMAGES)["images"][17]
-    shown = _shown_probabilities(app)
+    calibrated, raw = _shown_probabilities(app, raw=False), _shown_probabilities(app, raw=True)
     for model in MODELS:
-        expected = pneumonia_probability(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), to_dataset_image(image))[0]
-        assert shown[spec(model).display_name] == pytest.approx(expected, abs=5e-4)  # shown to 3 decimals
+        checkpoint = open_checkpoint(CHECKPOINTS_DIR / model)
+        expected = pneumonia_probability(load_model(checkpoint), to_dataset_image(image))[0]
+        assert raw[spec(model).display_name] == pytest.approx(expected, abs=5e-4)  # shown to 3 decimals
         assert expected == pytest.approx(committed(model)[1][17], abs=1e-5)
+        assert calibrated[spec(model).display_name] == pytest.approx(recalibration(checkpoint.card).from_probability(expected), abs=5e-4)
 
 
 def test_an_uploaded_png_is_read_by_every_model():
@@ -134,7 +150,7 @@ def test_a_file_that_is_not_an_image_gets_a_clear_message(payload):
 def test_gallery_groups_test_cases_by_outcome_at_the_threshold():
     model = MODELS[0]
     app = open_page("pages/case_gallery.py")
-    app.slider(key=ui.threshold_key(model)).set_value(0.5).run()
+    app.slider(key=ui.slider_key("gallery", model)).set_value(0.5).run()
     labels, scores = committed(model)
     counts = counts_at(labels, scores, 0.5)
     options = app.radio(key="gallery_outcome").options
@@ -148,7 +164,7 @@ def test_the_explorer_opens_at_the_threshold_each_card_chose_on_validation():
     for model in MODELS:
         app.selectbox(key="explorer_model").set_value(model).run()
         chosen = open_checkpoint(CHECKPOINTS_DIR / model).card
-        assert app.slider(key=ui.threshold_key(model)).value == chosen.opening_threshold
+        assert app.slider(key=ui.slider_key("explorer", model)).value == chosen.opening_threshold
         assert chosen.opening_threshold == chosen.metrics.thresholds["sensitivity_95"]
 
 
@@ -195,7 +211,7 @@ def test_a_broken_checkpoint_disables_its_model_and_the_rest_keeps_working(cnn_d
         app.radio(key="predict_source").set_value("Sample from the test split").run()
         assert list(_shown_probabilities(app)) == ["ResNet-18"]
     if page == "pages/overview.py":
-        assert list(app.dataframe[1].value["Model"]) == ["ResNet-18"]
+        assert list(app.table[1].value.index) == ["ResNet-18"]
 
 
 def test_the_overview_renders_without_importing_torch():
@@ -362,3 +378,40 @@ def test_the_model_card_page_is_written_from_the_card():
         assert f"AUC {card.metrics.test.auc:.3f} (95% CI {card.metrics.test.auc_ci95[0]:.3f}–{card.metrics.test.auc_ci95[1]:.3f})" in text
         assert all(note in text for note in card.departures_from_report)
         assert "TRIPOD+AI item" in app.table[-1].value.index.name
+
+
+def test_a_shared_link_restores_model_split_and_thresholds_and_the_url_follows_the_state():
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
+    app.query_params.update({"model": MODELS[-1], "split": "val", "t_" + MODELS[0]: "0.250", "t_" + MODELS[-1]: "0.8"})
+    app.run()
+    app.switch_page("pages/threshold_explorer.py").run()
+    assert app.selectbox(key="explorer_model").value == MODELS[-1] and app.radio(key="explorer_split").value == "val"
+    assert app.slider(key=ui.slider_key("explorer", MODELS[-1])).value == 0.8
+    assert app.session_state[ui.threshold_key(MODELS[0])] == 0.25
+    app.slider(key=ui.slider_key("explorer", MODELS[-1])).set_value(0.3).run()
+    assert app.query_params["t_" + MODELS[-1]] == "0.300" and app.query_params["model"] == MODELS[-1]
+
+
+def test_a_link_with_nonsense_is_ignored_not_fatal():
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
+    app.query_params.update({"model": "gpt-9", "split": "train", "t_" + MODELS[0]: "banana", "t_" + MODELS[-1]: "7"})
+    app.run()
+    app.switch_page("pages/threshold_explorer.py").run()
+    assert not app.exception
+    card = open_checkpoint(CHECKPOINTS_DIR / MODELS[0]).card
+    assert app.session_state[ui.threshold_key(MODELS[0])] == card.opening_threshold
+
+
+def test_the_prevalence_slider_starts_at_each_splits_own_prevalence():
+    app = open_page("pages/threshold_explorer.py")
+    assert app.slider(key="prevalence_test").value == 62
+    app.radio(key="explorer_split").set_value("val").run()
+    assert app.slider(key="prevalence_val").value == 74
+
+
+def test_the_predict_page_offers_the_case_report_and_a_legend_for_the_heatmaps():
+    app = open_page("pages/predict.py")
+    app.radio(key="predict_source").set_value("Sample from the test split").run()
+    assert not app.exception
+    assert {"predict_report_pdf", "predict_report_png"} <= {b.key for b in app.get("download_button")}
+    assert any("Heatmap colour: blue" in c.value for c in app.caption)

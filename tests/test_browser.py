@@ -63,3 +63,43 @@ def test_moving_the_slider_redraws_the_confusion_matrix(app_url):
                 assert drawn_counts(page) == expected
         finally:
             browser.close()
+
+
+def _sidebar_is_open(page) -> bool:
+    box = page.get_by_test_id("stSidebar").bounding_box()
+    return box is not None and box["x"] + box["width"] > 1
+
+
+def test_on_a_phone_the_sidebar_closes_after_a_navigation_tap(app_url):
+    """With a phone's user agent (Streamlit decides by it) at 390 px, as a presenter's phone shows the app."""
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(**driver.devices["iPhone 13"]).new_page()
+            page.goto(app_url)
+            page.get_by_role("heading", name="Pneumonia X-ray Explorer").wait_for(timeout=90_000)
+            for index, title in ((1, "Threshold explorer"), (5, "Can I trust the number?")):
+                page.get_by_test_id("stExpandSidebarButton").tap()
+                page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right > 1")
+                page.get_by_test_id("stSidebarNavLink").nth(index).tap()
+                page.get_by_role("heading", name=title).wait_for(timeout=60_000)
+                page.wait_for_timeout(800)  # the sidebar's closing transition
+                assert not _sidebar_is_open(page), title
+        finally:
+            browser.close()
+
+
+def test_the_case_report_downloads_as_a_pdf(app_url):
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{app_url}/predict")
+            page.get_by_text("Sample from the test split", exact=True).click()
+            page.get_by_text("Grad-CAM: where").first.wait_for(timeout=90_000)
+            with page.expect_download(timeout=60_000) as download:
+                page.get_by_role("button", name="Case report (PDF)").click()
+            with open(download.value.path(), "rb") as stream:
+                assert stream.read(5) == b"%PDF-"
+        finally:
+            browser.close()

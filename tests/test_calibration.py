@@ -48,7 +48,7 @@ def test_temperature_minimises_log_loss_and_keeps_the_ranking(cases):
     best = grid[np.argmin([log_loss(labels, expit(logits * g)) for g in grid])]
     assert fitted.slope == pytest.approx(best, rel=0.01) and fitted.intercept == 0
     assert np.array_equal(np.argsort(fitted(logits)), np.argsort(logits))
-    assert fitted.inverse(float(fitted(np.array([0.7]))[0])) == pytest.approx(expit(0.7))
+    assert fitted.from_probability(expit(0.7)) == pytest.approx(fitted(np.array([0.7]))[0])
 
 
 def test_platt_is_unpenalised_logistic_regression_on_the_logit(cases):

@@ -1,0 +1,60 @@
+"""The case report: a valid PDF and PNG with what the models saw and said, and nothing that identifies a patient."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from core.case_report import CaseReport, ModelReading, pdf, png
+from core.gate import check
+from core.imaging import decode, display_image, overlay, to_dataset_image
+from core.ood import Neighbourhood
+from tests.uploads import PHI, dicom, xray
+
+
+def _report(file_name=None) -> CaseReport:
+    decoded = decode(dicom(xray(22, 256), modality="CR", body_part="CHEST"))
+    image, square = to_dataset_image(decoded.grey), display_image(decoded.grey)
+    verdict = check(decoded, image, Neighbourhood.load())
+    heat = np.linspace(0, 1, 28 * 28, dtype=np.float32).reshape(28, 28)
+    readings = (ModelReading("Custom CNN", 0.8123, 0.7912, 0.433, 0.401, "Pneumonia", overlay(square, heat, 0.45), "ab" * 32),
+                ModelReading("ResNet-18", 0.2345, 0.2501, 0.373, 0.377, "Normal", overlay(square, 1 - heat, 0.45), "cd" * 32))
+    return CaseReport("Case report: an X-ray read by the models", f"{decoded.format}, {decoded.width}×{decoded.height} pixels",
+                      image, square, readings, verdict.outcome, "2026-11-29 05:00 UTC", file_name)
+
+
+def _pdf_text(data: bytes) -> str:
+    reader = PdfReader(io.BytesIO(data))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())  # lines rejoined
+
+
+def test_the_pdf_opens_and_says_what_each_model_said():
+    data = pdf(_report())
+    assert data.startswith(b"%PDF-")
+    reader = PdfReader(io.BytesIO(data))
+    text = _pdf_text(data)
+    assert len(reader.pages) == 1 and len(reader.pages[0].images) >= 5  # the square, the 28×28, two heatmaps, the legend
+    for expected in ("Custom CNN: P(pneumonia) 0.791 calibrated, 0.812 raw", "threshold 0.433 raw", "-> Pneumonia",
+                     "ResNet-18: P(pneumonia) 0.250 calibrated, 0.234 raw", "-> Normal", "Weights sha256 abababababababab",
+                     "DICOM, 256×256 pixels", "Input gate: accepted", "2026-11-29 05:00 UTC", "Not a medical device"):
+        assert expected in text, expected
+
+
+@pytest.mark.parametrize("make", [pdf, png], ids=["pdf", "png"])
+def test_no_identifier_from_a_phi_bearing_dicom_reaches_the_report(make):
+    data = make(_report())
+    text = _pdf_text(data) if make is pdf else ""
+    for identifier in [*PHI.values(), "DOE", "5551234"]:
+        assert identifier.encode() not in data and identifier not in text
+
+
+def test_the_file_name_appears_only_when_asked_for():
+    assert "DOE_JANE.dcm" not in _pdf_text(pdf(_report()))
+    assert "DOE_JANE.dcm" in _pdf_text(pdf(_report(file_name="DOE_JANE.dcm")))
+
+
+def test_the_png_is_an_image_with_every_panel():
+    image = Image.open(io.BytesIO(png(_report())))
+    assert image.format == "PNG" and image.width > 4 * 448 and image.height > 448
