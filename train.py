@@ -105,7 +105,7 @@ def departures(name: str, config: TrainConfig, initialisation: dict, subset) -> 
         "operating points chosen on validation, reported on test (report: chosen on test)",
     ]
     if spec(name).imagenet and not initialisation["imagenet"]:
-        notes.append("from random initialisation, not ImageNet: stage 1 trains all layers at lr 1e-3 (nothing to freeze)")
+        notes.append(f"from random initialisation, not ImageNet: stage 1 trains all layers at lr {config.stages[0].lr:g} (nothing to freeze)")
     if [s.epochs for s in config.stages] != [s.epochs for s in spec(name).stages]:
         notes.append(f"epochs per stage {[s.epochs for s in config.stages]} (recipe: {[s.epochs for s in spec(name).stages]})")
     if config.amp:

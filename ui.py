@@ -2,7 +2,8 @@
 current threshold per model (st.session_state["threshold_<model>"], kept across pages).
 
 Everything cached with st.cache_resource is shared by every session's thread, so it is read-only: frozen
-dataclasses, arrays marked unwriteable, models that inference never changes (see core.inference).
+dataclasses, arrays marked unwriteable, models that inference never changes (see core.inference); the cached
+prediction frames and cards are only ever read (ui.predictions hands out copies).
 A broken checkpoint disables its model with a message; the other models and pages keep working.
 """
 
@@ -14,16 +15,16 @@ import numpy as np
 import streamlit as st
 
 from core.cards import Card
-from core.checkpoints import Checkpoint, CheckpointError, open_checkpoint, trained_models
-from core.evaluation import OPERATING_POINT_HELP, OPERATING_POINT_LABELS, bootstrap_indices, recalibration, split_arrays
+from core.checkpoints import Checkpoint, CheckpointError, open_checkpoint, require_complete, trained_models
+from core.evaluation import (
+    BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, OPERATING_POINT_HELP, OPERATING_POINT_LABELS, bootstrap_indices, recalibration, split_arrays,
+)
 from core.metrics import Resamples, Sweep, interval, paired_bootstrap_differences, roc_auc, sweep
 from core.registry import spec
-from core.reporting import GLOSSARY
+from core.reporting import CLASS_NAMES, DISCLAIMER, GLOSSARY  # noqa: F401  (DISCLAIMER: for the pages)
 
 TEST_IMAGES = Path(__file__).resolve().parent / "assets" / "pneumoniamnist_test.npz"
 SPLIT_LABELS = {"test": "Test", "val": "Validation"}
-DISCLAIMER = ("Research demonstration on a public dataset (PneumoniaMNIST: paediatric, one centre, 28×28 pixels). "
-              "Not a medical device; not for diagnosis.")
 log = logging.getLogger("pneumonia_explorer")
 
 
@@ -36,7 +37,7 @@ def _checkpoints() -> dict[str, Checkpoint | CheckpointError]:
     opened = {}
     for name, folder in trained_models().items():
         try:
-            opened[name] = open_checkpoint(folder, expected_name=name)
+            opened[name] = require_complete(open_checkpoint(folder, expected_name=name))
         except CheckpointError as error:
             log.warning("checkpoint %s disabled: %s", name, error)
             opened[name] = error
@@ -116,11 +117,15 @@ class SplitView:
 def split_view(name: str, split: str) -> SplitView:
     predictions = _checkpoints()[name].predictions
     labels, scores = (_read_only(a) for a in split_arrays(predictions, split))
-    calibrated = _read_only(recalibration(card(name))(predictions.loc[predictions["split"] == split, "logit"].to_numpy()))
+    recalibrated = _read_only(recalibration(card(name))(predictions.loc[predictions["split"] == split, "logit"].to_numpy()))
     indices = _read_only(bootstrap_indices(labels))
     resamples = Resamples.of(labels, scores, indices)
-    return SplitView(labels, scores, calibrated, sweep(labels, scores), roc_auc(labels, scores), interval(resamples.auc()),
-                     resamples, indices)
+    for array in (resamples.scores, resamples.labels):
+        array.setflags(write=False)
+    swept = sweep(labels, scores)
+    swept = Sweep(_read_only(swept.thresholds), {k: _read_only(v) for k, v in swept.counts.items()},
+                  {k: _read_only(v) for k, v in swept.metrics.items()})
+    return SplitView(labels, scores, recalibrated, swept, roc_auc(labels, scores), interval(resamples.auc()), resamples, indices)
 
 
 def predictions(name: str, split: str):
@@ -129,11 +134,11 @@ def predictions(name: str, split: str):
     return frame[frame["split"] == split].copy()
 
 
-def calibrated_threshold(name: str, threshold: float) -> float:
-    """A threshold on the model's raw probability, as a calibrated probability (the map is monotonic)."""
-    if threshold <= 0 or threshold >= 1:
-        return threshold
-    return float(recalibration(card(name)).from_probability(threshold))
+def calibrated(name: str, probability: float) -> float:
+    """A raw probability (or a threshold on it) through the model's recalibration; 0 and 1 stay put."""
+    if probability <= 0 or probability >= 1:
+        return float(probability)
+    return float(recalibration(card(name)).from_probability(probability))
 
 
 def define(*terms: str) -> None:
@@ -149,7 +154,7 @@ def chart(figure, key: str) -> None:
 @st.cache_data(show_spinner="Paired bootstrap…", max_entries=64)
 def paired_differences(first: str, second: str, split: str, threshold_first: float, threshold_second: float) -> dict:
     a, b = split_view(first, split), split_view(second, split)
-    return paired_bootstrap_differences(a.labels, a.scores, b.scores, threshold_first, threshold_second)
+    return paired_bootstrap_differences(a.labels, a.scores, b.scores, threshold_first, threshold_second, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
 
 
 @st.cache_resource(show_spinner=False)
@@ -319,10 +324,10 @@ def raw_toggle() -> bool:
 
 def show_reading(name: str, reading, threshold: float) -> None:
     """One model's probability (calibrated, or raw when asked) and its decision, as a metric."""
-    calibrated = float(recalibration(card(name)).from_probability(reading.probability))
+    probability = calibrated(name, reading.probability)
     raw = st.session_state.get(RAW_KEY, False)
-    shown, other = (reading.probability, f"calibrated {calibrated:.3f}") if raw else (calibrated, f"raw score {reading.probability:.3f}")
-    st.metric(f"{display_name(name)}: P(pneumonia)", f"{shown:.3f}", f"{'Pneumonia' if reading.predicted_class else 'Normal'} at {threshold:.3f}",
+    shown, other = (reading.probability, f"calibrated {probability:.3f}") if raw else (probability, f"raw score {reading.probability:.3f}")
+    st.metric(f"{display_name(name)}: P(pneumonia)", f"{shown:.3f}", f"{CLASS_NAMES[reading.predicted_class]} at {threshold:.3f}",
               delta_color="off", delta_arrow="off", help=GLOSSARY["Calibrated probability"])
     st.caption(f"{'Raw score' if raw else 'Calibrated'}; {other}. The threshold is on the raw score.")
 
@@ -352,7 +357,7 @@ def model_readings(readings: dict, thresholds: dict, shown_square, opacity: floa
     from core.imaging import overlay
 
     return tuple(
-        ModelReading(display_name(name), reading.probability, float(recalibration(card(name)).from_probability(reading.probability)),
-                     thresholds[name], calibrated_threshold(name, thresholds[name]), "Pneumonia" if reading.predicted_class else "Normal",
+        ModelReading(display_name(name), reading.probability, calibrated(name, reading.probability), thresholds[name],
+                     calibrated(name, thresholds[name]), CLASS_NAMES[reading.predicted_class],
                      overlay(shown_square, reading.heatmap, opacity), card(name).weights_sha256)
         for name, reading in readings.items())

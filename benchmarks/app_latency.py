@@ -62,7 +62,7 @@ def main() -> None:
     names = list(trained_models(CHECKPOINTS_DIR))
 
     explorer = open_page("pages/threshold_explorer.py")
-    slider = ui.threshold_key(names[0])
+    slider = ui.slider_key("explorer", names[0])
     values = iter(np.linspace(0.05, 0.95, 10 * (args.repeats + 1)))
     median, worst = timed(lambda: explorer.slider(key=slider).set_value(float(next(values))).run(), args.repeats)
     print(f"explorer, slider move (whole-page rerun, server side): median {median:.0f} ms, max {worst:.0f} ms")

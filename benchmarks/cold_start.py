@@ -30,7 +30,7 @@ def one_start(browser) -> tuple[float, float, float]:
                 time.sleep(0.1)
         page.get_by_role("heading", name=FIRST_TEXT).wait_for(timeout=120_000)
         first_text = time.perf_counter() - started
-        page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=120_000)  # the models' table
+        page.locator('[data-testid="stTable"]').nth(1).wait_for(timeout=120_000)  # the models' table
         table = time.perf_counter() - started
     page.close()
     return healthy, first_text, table

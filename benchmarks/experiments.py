@@ -11,12 +11,14 @@ import argparse
 import os
 import subprocess
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from core.calibration import log_loss, temperature_scaled_log_loss
 from core.cards import Card
 from core.evaluation import split_arrays
 from core.metrics import metrics_at, threshold_for_sensitivity
+from core.training import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = REPO / "runs"
@@ -24,13 +26,14 @@ LOG = REPO / "benchmarks" / "experiments.md"
 START, END = "<!-- experiments:start (benchmarks/experiments.py log) -->", "<!-- experiments:end -->"
 COSINE = ["schedule=cosine", "select_metric=last"]  # a cosine schedule ends where it is meant to: keep the last epoch
 XRAY = ["augmentation=xray"]
+NOFLIP = ["flip=False"]
 
 # id: (model, --set options, epochs per stage or None for the recipe's, seed)
 EXPERIMENTS = {
     "cnn-report": ("cnn", [], None, 0),
-    "cnn-report-noflip": ("cnn", ["flip=False"], None, 0),
+    "cnn-report-noflip": ("cnn", NOFLIP, None, 0),
     "cnn-xray": ("cnn", XRAY, None, 0),
-    "cnn-xray-noflip": ("cnn", XRAY + ["flip=False"], None, 0),
+    "cnn-xray-noflip": ("cnn", XRAY + NOFLIP, None, 0),
     "cnn-cosine": ("cnn", COSINE, None, 0),
     "cnn-xray-cosine": ("cnn", XRAY + COSINE, None, 0),
     "cnn-xray-cosine-ema": ("cnn", XRAY + COSINE + ["ema_decay=0.999"], None, 0),
@@ -38,6 +41,14 @@ EXPERIMENTS = {
     "cnn-xray-cosine-smooth": ("cnn", XRAY + COSINE + ["label_smoothing=0.1"], None, 0),
     "cnn-xray-cosine-mixup": ("cnn", XRAY + COSINE + ["mixup_alpha=0.2"], None, 0),
     "cnn-xray-cosine-balanced": ("cnn", XRAY + COSINE + ["balanced_sampling=True"], None, 0),
+    # second batch, after the first: horizontal flips hurt, EMA at 0.999 averages in too many early steps
+    "cnn-report-noflip-cosine": ("cnn", NOFLIP + COSINE, None, 0),
+    "cnn-xray-noflip-cosine": ("cnn", XRAY + NOFLIP + COSINE, None, 0),
+    "cnn-xray-noflip-cosine-60": ("cnn", XRAY + NOFLIP + COSINE, [60], 0),
+    "cnn-xray-noflip-cosine-ema": ("cnn", XRAY + NOFLIP + COSINE + ["ema_decay=0.99"], None, 0),
+    "resnet18_28-xray-noflip-cosine": ("resnet18_28", XRAY + NOFLIP + COSINE, None, 0),
+    # the rule's step 4: four more seeds of the winning recipe
+    **{f"cnn-report-noflip-seed{seed}": ("cnn", NOFLIP, None, seed) for seed in range(1, 5)},
 }
 
 
@@ -68,9 +79,8 @@ def validation_row(run_id: str, folder: Path) -> dict:
     labels, scores = split_arrays(checkpoint.predictions, "val")
     logits = checkpoint.predictions.loc[checkpoint.predictions["split"] == "val", "logit"].to_numpy()
     at_95 = metrics_at(labels, scores, threshold_for_sensitivity(labels, scores, 0.95))
-    defaults = {"weight_factor": 0.5, "schedule": "plateau", "augmentation": "report", "flip": True, "label_smoothing": 0.0,
-                "mixup_alpha": 0.0, "balanced_sampling": False, "ema_decay": 0.0, "select_metric": "val_auc"}
-    changed = [f"{k}={card.config[k]}" for k, v in defaults.items() if card.config[k] != v]
+    report = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING and f.name not in ("seed", "amp")}
+    changed = [f"{k}={card.config[k]}" for k, v in report.items() if card.config[k] != v]
     return {
         "run": run_id, "model": card.name, "changes": ", ".join(changed) or "(report recipe)",
         "epochs": "+".join(str(s["epochs"]) for s in card.config["stages"]), "seed": card.config["seed"],

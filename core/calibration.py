@@ -9,6 +9,7 @@ import numpy as np
 from scipy.special import expit
 
 BINS = 10
+FOLDS = 5  # cross-validation of a recalibration within one split
 
 
 def log_loss(labels, probabilities) -> float:
@@ -91,7 +92,7 @@ def fit_platt(labels, logits) -> Recalibration:
     return Recalibration("platt", float(model.coef_[0, 0]), float(model.intercept_[0]))
 
 
-def cross_validated(labels, logits, fit, folds: int = 5, seed: int = 0) -> dict[str, float]:
+def cross_validated(labels, logits, fit, folds: int = FOLDS, seed: int = 0) -> dict[str, float]:
     """Log-loss and ECE of a recalibration fitted on k-1 folds of one split and scored on the held-out fold."""
     from sklearn.model_selection import StratifiedKFold
 

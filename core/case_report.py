@@ -11,8 +11,8 @@ import numpy as np
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
 
-DISCLAIMER = ("Research demonstration on a public dataset (PneumoniaMNIST: children aged 1-5, one centre, 28x28 pixels). "
-              "Not a medical device; not for diagnosis or treatment decisions.")
+from core.reporting import DISCLAIMER
+
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ def png(report: CaseReport, scale: int = 2) -> bytes:
         draw.text((gap + index * (side + gap), gap + side + 4 * scale), caption, fill="black", font=text_font)
     legend = Image.fromarray(colour_legend(side, 8 * scale))
     y = gap + side + 24 * scale
-    canvas.paste(legend, (gap + 2 * (side + gap), y))
-    draw.text((gap + 3 * (side + gap), y - 2 * scale), "heatmap: low -> high evidence", fill="black", font=text_font)
+    canvas.paste(legend, (gap, y))
+    draw.text((2 * gap + side, y - 2 * scale), "heatmap colour: low -> high evidence", fill="black", font=text_font)
     y += 24 * scale
     characters = (width - 2 * gap) // (6 * scale)  # the default font's average advance at 11 px is about 6 px
     for index, line in enumerate(lines):

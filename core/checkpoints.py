@@ -91,6 +91,15 @@ def open_checkpoint(folder: Path, expected_name: str | None = None) -> Checkpoin
     return checkpoint
 
 
+def require_complete(checkpoint: Checkpoint) -> Checkpoint:
+    """The app shows test metrics and calibrated probabilities: a blind (validation-only) or uncalibrated card won't do."""
+    if checkpoint.card.metrics.test is None or checkpoint.card.calibration is None:
+        missing = "test predictions" if checkpoint.card.metrics.test is None else "a calibration"
+        raise CheckpointError(f"The {spec(checkpoint.name).display_name} checkpoint has no {missing} (a model-selection run); "
+                              "train it without --blind to show it here.")
+    return checkpoint
+
+
 def save_checkpoint(folder: Path, weights: bytes, card: Card, predictions: pd.DataFrame) -> Card:
     """Write weights, predictions, then the card with their sha256 (last, so a complete card means a complete folder)."""
     folder = Path(folder)

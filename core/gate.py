@@ -85,7 +85,7 @@ def _share(share: float) -> str:
 def _dicom_reasons(facts) -> list[str]:
     reasons = []
     if facts.modality and facts.modality not in CHEST_MODALITIES:
-        reasons.append(f"Its DICOM header says modality {facts.modality}, not a radiograph (CR or DX): this is not a chest X-ray.")
+        reasons.append(f"Its DICOM header says modality {facts.modality}, not a radiograph ({', '.join(sorted(CHEST_MODALITIES))}): this is not a chest X-ray.")
     if facts.body_part and facts.body_part.upper() not in CHEST_PARTS:
         reasons.append(f"Its DICOM header says body part {facts.body_part}, not chest.")
     if facts.view.upper() in LATERAL_VIEWS:

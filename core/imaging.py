@@ -108,7 +108,8 @@ def _stretch(values: np.ndarray) -> np.ndarray:
 
 
 def _reduction(width: int, height: int) -> int:
-    return max(1, math.ceil(max(width, height) / WORKING_SIDE))
+    """The block size that brings the long side to WORKING_SIDE, without taking the short side below MIN_SIDE."""
+    return max(1, min(math.ceil(max(width, height) / WORKING_SIDE), min(width, height) // MIN_SIDE))
 
 
 def _decode_raster(data: bytes) -> Decoded:
@@ -141,7 +142,7 @@ def _decode_raster(data: bytes) -> Decoded:
 
 def _pixels(image: Image.Image) -> tuple[np.ndarray, float, np.ndarray | None]:
     """Grey uint8 at working size, the share of clearly coloured pixels, and the alpha channel if any."""
-    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+    if image.mode.startswith("I;16") or image.mode == "I":
         values = np.asarray(image)
         return _stretch(_reduce(values, _reduction(image.width, image.height))), 0.0, None
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
@@ -210,9 +211,10 @@ def _decode_dicom(data: bytes) -> Decoded:
         raise ImageDecodeError(f"The image inside this DICOM file could not be decoded{name}.") from None
     factor = _reduction(columns, rows)
     if frame.ndim == 3:  # colour (RGB after pydicom's YBR conversion): grey, and let the gate see the colour
-        hsv = cv2.cvtColor(np.ascontiguousarray(frame[::factor, ::factor]).astype(np.uint8), cv2.COLOR_RGB2HSV)
+        sample = frame[::factor, ::factor].astype(np.float32)
+        hsv = cv2.cvtColor(np.round(sample * (255 / max(float(sample.max()), 1))).astype(np.uint8), cv2.COLOR_RGB2HSV)
         colourfulness = float(np.mean((hsv[..., 1] > 64) & (hsv[..., 2] > 40)))
-        grey = _stretch(_reduce(frame.mean(axis=2), factor))
+        grey = _stretch(_reduce(frame, factor, lambda band: band.mean(axis=2)))
     else:
         # Modality LUT or rescale slope/intercept, then the VOI LUT or window (else the full range), row band by band
         colourfulness = 0.0

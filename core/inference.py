@@ -65,11 +65,6 @@ def predictions_frame(model: nn.Module, splits: dict, device: torch.device | str
     return pd.concat(frames, ignore_index=True)
 
 
-def pneumonia_probability(model: nn.Module, images) -> np.ndarray:
-    """Probability of pneumonia per image, exactly as the committed predictions are computed."""
-    return probabilities(predict_logits(model, images))
-
-
 def _maps_logits_gradients(model: nn.Module, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
     """Feature maps, logits, and the gradient of each image's logit with respect to its own maps (one backward pass)."""
     with torch.enable_grad():

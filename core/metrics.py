@@ -9,9 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-METRIC_NAMES = ("accuracy", "precision", "sensitivity", "specificity", "f1", "balanced_accuracy", "npv")
-
-
 def _divide(numerator, denominator):
     numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
     out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
@@ -20,7 +17,9 @@ def _divide(numerator, denominator):
 
 
 def rates(tn, fp, fn, tp) -> dict[str, np.ndarray]:
-    """Every metric of METRIC_NAMES from confusion counts; counts may be arrays (one entry per threshold/resample)."""
+    """Accuracy, precision, sensitivity, specificity, F1, balanced accuracy and NPV from confusion counts.
+
+    Counts may be arrays (one entry per threshold or resample)."""
     sensitivity = _divide(tp, tp + fn)
     specificity = _divide(tn, tn + fp)
     precision = _divide(tp, tp + fp)
@@ -181,7 +180,7 @@ def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def paired_bootstrap_differences(labels, scores_a, scores_b, threshold_a: float, threshold_b: float,
-                                 n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, dict]:
+                                 n_resamples: int, seed: int, level: float = 0.95) -> dict[str, dict]:
     """Model A minus model B on the same resampled cases: {metric: {difference, low, high, excludes_zero}}."""
     indices = stratified_bootstrap_indices(labels, n_resamples, seed)
     a, b = Resamples.of(labels, scores_a, indices), Resamples.of(labels, scores_b, indices)

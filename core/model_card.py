@@ -9,6 +9,7 @@ import pandas as pd
 from core.calibration import reliability
 from core.cards import Card
 from core.evaluation import OPERATING_POINT_LABELS
+from core.metrics import is_positive
 from core.reporting import duration, initialisation_text, percent
 from core.registry import spec
 
@@ -29,9 +30,6 @@ POPULATION = ("PneumoniaMNIST (MedMNIST v2): frontal chest X-rays of children ag
 class Evidence:
     """What the committed predictions and the upload gate say about a model, computed outside the card."""
 
-    val_labels: np.ndarray
-    val_calibrated: np.ndarray
-    val_raw: np.ndarray
     test_labels: np.ndarray
     test_calibrated: np.ndarray
     test_raw: np.ndarray
@@ -52,16 +50,15 @@ def performance_table(card: Card) -> pd.DataFrame:
 
 
 def failure_modes(card: Card, evidence: Evidence) -> list[str]:
-    chosen = card.opening_threshold
+    at_opening = card.metrics.test.operating_points[card.metrics.chosen_operating_point]
     labels, raw = evidence.test_labels.astype(bool), evidence.test_raw
-    confident_fp = int(np.sum(~labels & (raw >= 0.9)))
-    confident_fn = int(np.sum(labels & (raw < 0.1)))
-    fp = int(np.sum(~labels & (raw >= chosen)))
+    confident_fp = int(np.sum(~labels & is_positive(raw, 0.9)))
+    confident_fn = int(np.sum(labels & ~is_positive(raw, 0.1)))
     return [
-        f"Healthy children flagged: {fp} of {int((~labels).sum())} test normals at the opening threshold; {confident_fp} of them "
-        f"with a raw score of 0.9 or more (the Case gallery lists them, most confident first).",
-        f"Missed pneumonia: {int(np.sum(labels & (raw < chosen)))} of {int(labels.sum())} at the opening threshold, "
-        f"{confident_fn} of them scored below 0.1.",
+        f"Healthy children flagged: {at_opening['fp']} of {at_opening['fp'] + at_opening['tn']} test normals at the opening "
+        f"threshold; {confident_fp} with a raw score of 0.9 or more (the Case gallery lists them, most confident first).",
+        f"Missed pneumonia: {at_opening['fn']} of {at_opening['fn'] + at_opening['tp']} at the opening threshold; "
+        f"{confident_fn} scored below 0.1.",
         f"Validation flatters: AUC {card.metrics.val.auc:.3f} on validation, {card.metrics.test.auc:.3f} on test. Validation "
         "shares children with training; test does not.",
         f"Probabilities: test ECE {reliability(evidence.test_labels, evidence.test_calibrated).ece:.3f} after recalibration "
@@ -69,8 +66,8 @@ def failure_modes(card: Card, evidence: Evidence) -> list[str]:
         "adjusted (Calibration page).",
         f"Uploads: the input gate flags {evidence.gate_false_alarm_rate:.1%} of test images as far from the training images, and "
         "does not catch every adult or foreign X-ray; a flagged upload is read only under a warning.",
-        "Grad-CAM is coarse (one value per cell of the last feature map, 7×7 for the report's models), and for a "
-        "'normal' reading it shows evidence for normal.",
+        "Grad-CAM is coarse (one value per cell of the model's last feature map), and for a 'normal' reading it shows "
+        "evidence for normal.",
     ]
 
 

@@ -55,6 +55,12 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec i
         description="The report's ResNet-18: 28×28 upsampled to 224×224, new one-logit head, two-stage fine-tuning.",
         imagenet=True, report_baseline=True,
     ),
+    ModelSpec(
+        name="resnet18_28", display_name="ResNet-18 (28 px)", architecture="ResNet18Classifier", input="3×28×28 (grey replicated)",
+        stages=(Stage("train", 30, 1e-3),), batch_size=128, colour="#6c5b7b", cam_layer="backbone.layer4.1",
+        description="ResNet-18 adapted to 28×28 input (3×3 stride-1 stem, no max-pool), trained from scratch.",
+        options=_frozen(input_size=28, small_stem=True),
+    ),
 )})
 
 

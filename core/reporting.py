@@ -5,11 +5,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from core.calibration import BINS
 from core.cards import Card
 from core.metrics import is_positive
 from core.registry import spec
 
 CLASS_NAMES = ("Normal", "Pneumonia")
+DISCLAIMER = ("Research demonstration on a public dataset (PneumoniaMNIST: children aged 1–5, one centre, 28×28 pixels). "
+              "Not a medical device; not for diagnosis or treatment decisions.")
 RATE_LABELS = {
     "sensitivity": "Sensitivity",
     "specificity": "Specificity",
@@ -27,7 +30,7 @@ GLOSSARY = {
     "PPV": "Positive predictive value: of the children flagged, the share who have pneumonia. Depends on prevalence.",
     "NPV": "Negative predictive value: of the children cleared, the share who are healthy. Depends on prevalence.",
     "ECE": "Expected calibration error: the average gap between the predicted probability and the observed share with "
-           "pneumonia, over 10 probability bins weighted by their cases. 0 is perfectly calibrated.",
+           f"pneumonia, over {BINS} equal-width probability bins weighted by their cases. 0 is perfectly calibrated.",
     "Brier": "Brier score: the mean squared difference between the predicted probability and what happened (0 or 1). "
              "Lower is better; it rewards both ranking and calibration.",
     "Net benefit": "True positives per child minus false positives per child weighted by the odds of the threshold "
@@ -143,7 +146,8 @@ def comparison_table(cards: Sequence[Card], points: Sequence[Mapping], aucs: Seq
     for label, key, higher_is_better in _COMPARED:
         values = [row[key] for row in rows]
         better = ""
-        if higher_is_better is not None and len(set(values)) > 1:
+        ranked = [v for v in values if higher_is_better is not None and not (isinstance(v, float) and np.isnan(v))]
+        if len(ranked) == len(values) and len(set(values)) > 1:  # every model has a value, and they differ
             best = max(values) if higher_is_better else min(values)
             better = names[values.index(best)]
         table.append({"Aspect": label} | {name: _format(key, value) for name, value in zip(names, values)} | {"Better": better})

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from core.calibration import bootstrap_intervals, brier, cross_validated, fit_platt, fit_temperature, prior_shift, reliability
+from core.calibration import FOLDS, bootstrap_intervals, brier, cross_validated, fit_platt, fit_temperature, prior_shift, reliability
 from core.figures import ReliabilityCurve, reliability_figure
 from core.reporting import GLOSSARY
 
@@ -54,7 +54,7 @@ for name in names:
         cross = cross_validated(val["label"], val["logit"], fit) if fit else None
         method_rows.append({"Model": ui.display_name(name), "Method": method,
                             "Validation ECE (fitted there)": f"{reliability(val['label'], on(val)).ece:.3f}",
-                            "Validation log-loss (5-fold)": f"{cross['log_loss']:.4f}" if cross else "—",
+                            f"Validation log-loss ({FOLDS}-fold)": f"{cross['log_loss']:.4f}" if cross else "—",
                             "Test ECE": f"{reliability(test['label'], on(test)).ece:.3f}"})
 st.table(pd.DataFrame(method_rows).set_index(["Model", "Method"]))
 st.markdown(ui.card(names[0]).calibration.why)

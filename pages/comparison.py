@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from core.evaluation import BOOTSTRAP_RESAMPLES
 from core.figures import RocCurve, confusion_matrix_figure, roc_figure
 from core.metrics import is_positive, metrics_at
 from core.reporting import CLASS_NAMES, comparison_table, decision, difference_table, error_sentence
@@ -47,8 +48,8 @@ with significance:
     st.subheader("Is the difference real?")
     differences = ui.paired_differences(first, second, split, thresholds[0], thresholds[1])
     st.table(difference_table(differences, ui.display_name(first), ui.display_name(second)).set_index("Metric"))
-    st.caption("Paired stratified bootstrap (2,000 resamples of the same cases for both models): a difference is beyond "
-               "chance when its 95% interval excludes zero.")
+    st.caption(f"Paired stratified bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples of the same cases for both models): a "
+               "difference is beyond chance when its 95% interval excludes zero.")
     ui.define("AUC")
 
 st.subheader("Side by side")

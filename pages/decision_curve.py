@@ -24,17 +24,20 @@ prevalence = float(np.mean(labels))
 curves, readings = [], []
 for name in names:
     view = ui.split_view(name, split)
-    point = ui.calibrated_threshold(name, ui.current_threshold(name))
-    at_point = float(net_benefit(view.labels, view.calibrated, [point])[0])
+    point = ui.calibrated(name, ui.current_threshold(name))
     curve = net_benefit(view.labels, view.calibrated, grid)
-    curves.append(DecisionCurve(ui.display_name(name), curve, ui.colour(name), (point, at_point)))
     better = grid[(curve > treat_all_net_benefit(prevalence, grid)) & (curve > 0)]
     span = f"from {better.min():.0%} to {better.max():.0%}" if len(better) else "at no threshold probability"
-    readings.append(
-        f"**{ui.display_name(name)}** at its current threshold (calibrated probability {point:.2f}): net benefit "
-        f"{at_point:.3f}, as if {100 * at_point:.1f} of every 100 children tested were correctly treated with no "
-        f"unnecessary treatment; treating everyone there gives {float(treat_all_net_benefit(prevalence, [point])[0]):.3f}. "
-        f"It beats both treating everyone and treating no one for threshold probabilities {span}.")
+    if 0 < point < 1:
+        at_point = float(net_benefit(view.labels, view.calibrated, [point])[0])
+        reading = (f"at its current threshold (calibrated probability {point:.2f}): net benefit {at_point:.3f}, as if "
+                   f"{100 * at_point:.1f} of every 100 children tested were correctly treated with no unnecessary treatment; "
+                   f"treating everyone there gives {float(treat_all_net_benefit(prevalence, [point])[0]):.3f}.")
+    else:  # a threshold of 0 or 1 treats everyone or no one: net benefit is defined strictly between
+        at_point, reading = None, f"at its current threshold ({point:.0f}) treats {'every' if point <= 0 else 'no'} child."
+    curves.append(DecisionCurve(ui.display_name(name), curve, ui.colour(name), None if at_point is None else (point, at_point)))
+    readings.append(f"**{ui.display_name(name)}** {reading} It beats both treating everyone and treating no one for threshold "
+                    f"probabilities {span}.")
 
 ui.chart(decision_curve_figure(grid, curves, treat_all_net_benefit(prevalence, grid), prevalence), key="decision_curve")
 st.markdown("\n\n".join(readings))

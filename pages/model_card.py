@@ -13,11 +13,10 @@ st.title("Model card")
 names = ui.require_models()
 name = st.selectbox("Model", names, format_func=ui.display_name, key="card_model", persist_state="session")
 card, entry = ui.card(name), spec(name)
-val, test = ui.split_view(name, "val"), ui.split_view(name, "test")
+test = ui.split_view(name, "test")
 images, _ = ui.test_images()
 gate = ui.neighbourhood()
-evidence = Evidence(val.labels, val.calibrated, val.scores, test.labels, test.calibrated, test.scores,
-                    float(np.mean(gate.scores(images) > gate.threshold)))
+evidence = Evidence(test.labels, test.calibrated, test.scores, float(np.mean(gate.scores(images) > gate.threshold)))
 
 st.markdown(f"**{entry.display_name}**: {entry.description}")
 st.table({"Parameters": [f"{card.trainable_parameters:,}"], "Input": [card.input], "Initialisation": [initialisation_text(card)],

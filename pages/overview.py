@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from core.figures import class_counts_figure, training_history_figure
+from core.registry import spec
 from core.reporting import CLASS_NAMES, model_overview_table
 
 ui.through_entry_script(__file__)
@@ -12,21 +13,23 @@ st.title("Pneumonia X-ray Explorer")
 st.warning(ui.DISCLAIMER, icon=":material/info:")
 names = ui.require_models()
 st.markdown(
-    "Two classifiers decide whether a child's chest X-ray shows **pneumonia**: a small CNN trained from scratch and "
-    "a ResNet-18, reproducing the recipe of a published student report. Explore how the decision threshold trades "
-    "missed pneumonia against healthy children flagged, compare the models, and see where each one looks."
-)
+    f"Each of the {len(names)} classifiers here decides whether a child's chest X-ray shows **pneumonia**: "
+    + "; ".join(f"**{ui.display_name(n)}**, {spec(n).description[0].lower()}{spec(n).description[1:].rstrip('.')}" for n in names)
+    + ". Explore how the decision threshold trades missed pneumonia against healthy children flagged, compare the "
+    "models, see where each one looks, and how far their probabilities can be trusted.")
 
 st.header("The data")
 counts = ui.card(names[0]).data.class_counts
 left, right = st.columns([3, 2])
-total = sum(c["normal"] + c["pneumonia"] for c in counts.values())
+sizes = {split: c["normal"] + c["pneumonia"] for split, c in counts.items()}
+total = sum(sizes.values())
 gap = "; ".join(f"{ui.display_name(n)} AUC {ui.card(n).metrics.val.auc:.3f} on validation, "
                 f"{ui.card(n).metrics.test.auc:.3f} on test" for n in names)
 left.markdown(
     f"**PneumoniaMNIST** (MedMNIST v2, CC BY 4.0) holds {total:,} paediatric chest X-rays from one centre "
     "(Guangzhou Women and Children's Medical Center), shrunk to **28×28 pixels**, in fixed splits. "
-    "Validation was carved out of the same source set as training (9:1), while test is the source's own held-out set, "
+    f"Validation was carved out of the same source set as training ({sizes['train'] / sizes['val']:.0f}:1), while test "
+    "is the source's own held-out set, "
     f"and it shows: {gap}. Thresholds are chosen on validation and judged on test."
 )
 left.table(pd.DataFrame(

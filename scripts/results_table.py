@@ -9,7 +9,7 @@ from pathlib import Path
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
 from core.evaluation import OPERATING_POINT_LABELS
 from core.registry import spec
-from core.reporting import duration
+from core.reporting import duration, initialisation_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,9 +36,8 @@ def results_table() -> str:
     lines += ["", "| Model | Parameters | Size | Input | Initialisation | Trained on | Training time | Best epoch |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for card in cards:
-        init = "ImageNet" if card.initialisation["imagenet"] else "random"
         lines.append(f"| {spec(card.name).display_name} | {card.trainable_parameters:,} | {card.file_size_bytes / 1e6:.1f} MB | "
-                     f"{card.input} | {init} | {card.training.device} | {duration(card.training.epoch_seconds_total)} "
+                     f"{card.input} | {initialisation_text(card)} | {card.training.device} | {duration(card.training.epoch_seconds_total)} "
                      f"({len(card.training.history)} epochs) | {card.training.best_epoch} |")
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
 """End to end in a real headless Chromium: move the threshold slider and see the drawn confusion matrix change."""
 
+import io
 import re
 
 import pytest
@@ -89,17 +90,31 @@ def test_on_a_phone_the_sidebar_closes_after_a_navigation_tap(app_url):
             browser.close()
 
 
-def test_the_case_report_downloads_as_a_pdf(app_url):
+def test_a_phi_bearing_dicom_uploads_and_its_case_report_pdf_names_no_one(app_url, tmp_path):
+    from pypdf import PdfReader
+
+    from tests.uploads import PHI, dicom, xray
+
+    upload = tmp_path / "DOE_JANE_PHI-5551234.dcm"
+    upload.write_bytes(dicom(xray(22, 256), modality="CR", body_part="CHEST"))
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{app_url}/predict")
-            page.get_by_text("Sample from the test split", exact=True).click()
+            page.locator('input[type="file"]').set_input_files(str(upload))
             page.get_by_text("Grad-CAM: where").first.wait_for(timeout=90_000)
             with page.expect_download(timeout=60_000) as download:
                 page.get_by_role("button", name="Case report (PDF)").click()
-            with open(download.value.path(), "rb") as stream:
-                assert stream.read(5) == b"%PDF-"
+            data = download.value.path().read_bytes()
+            # what the app rendered; the uploader's chip is the browser showing the user's own file name
+            shown = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')]
+                .filter(e => !e.querySelector('[data-testid="stFileUploader"]')).map(e => e.innerText).join(' ')""")
         finally:
             browser.close()
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).split())
+    assert data.startswith(b"%PDF-") and "P(pneumonia)" in text and "Input gate: accepted" in text and "P(pneumonia)" in shown
+    for identifier in [*PHI.values(), "DOE", "JANE", "5551234"]:
+        assert identifier not in text and identifier not in shown, identifier
+    for identifier in PHI.values():  # long enough not to turn up by chance inside compressed image streams
+        assert identifier.encode() not in data, identifier

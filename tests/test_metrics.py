@@ -149,10 +149,10 @@ def test_each_resample_matches_scikit_learn_on_the_resampled_cases(cases):
 
 def test_paired_bootstrap_separates_real_differences_from_none(cases):
     labels, scores = cases
-    same = paired_bootstrap_differences(labels, scores, scores, 0.5, 0.5, n_resamples=300)
+    same = paired_bootstrap_differences(labels, scores, scores, 0.5, 0.5, n_resamples=300, seed=0)
     assert same["auc"]["difference"] == 0 and not same["auc"]["excludes_zero"]
     noisy = np.clip(scores + np.random.default_rng(0).normal(0, 0.4, len(scores)), 0, 1)
-    different = paired_bootstrap_differences(labels, scores, noisy, 0.5, 0.5, n_resamples=300)
+    different = paired_bootstrap_differences(labels, scores, noisy, 0.5, 0.5, n_resamples=300, seed=0)
     assert different["auc"]["difference"] > 0 and different["auc"]["excludes_zero"]
     assert different["auc"]["difference"] == pytest.approx(roc_auc(labels, scores) - roc_auc(labels, noisy))
 

@@ -5,7 +5,6 @@ import sys
 
 import torch
 
-from core import torchvision_compat
 from tests.conftest import REPO
 
 
@@ -24,12 +23,6 @@ def test_plain_torchvision_import_fails_exactly_when_the_shim_says_it_is_needed(
 def test_importing_core_first_makes_torchvision_and_grad_cam_import_without_importing_torch_early():
     result = _python("import sys, core; assert 'torch' not in sys.modules; import pytorch_grad_cam, torchvision; print('ok')")
     assert result.stdout.strip() == "ok", result.stderr
-
-
-def test_install_is_idempotent():
-    import torchvision  # noqa: F401
-
-    assert torchvision_compat.install() == (torchvision_compat._library is not None)
 
 
 def test_models_transforms_and_gradcam_import_and_run():
