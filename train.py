@@ -25,9 +25,11 @@ from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, 
 from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
 from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
-from core.models import WEIGHTS_FILE_ENV, build_model, count_trainable_parameters, load_imagenet_weights, weights_to_bytes
+from core.models import (
+    WEIGHTS_FILE_ENV, SeedEnsemble, build_model, count_trainable_parameters, load_imagenet_weights, weights_to_bytes,
+)
 from core.registry import REGISTRY, Stage, spec
-from core.training import TrainConfig, bf16_supported, describe_device, fit, pick_device
+from core.training import TrainConfig, TrainResult, bf16_supported, describe_device, fit, pick_device
 
 RESUME_FILE = "resume.pt"
 
@@ -141,13 +143,13 @@ def train_command(args) -> None:
     except ValueError as error:
         raise SystemExit(f"error: {error}")
 
-    resume_path = out / RESUME_FILE
-    if resume_path.exists() and not args.resume:
-        resume_path.unlink()
+    if not args.resume:
+        for stale in out.glob("resume*.pt"):
+            stale.unlink()
     print(f"{spec(name).display_name}: {count_trainable_parameters(model):,} trainable parameters, "
           f"init {initialisation['source']}, device {describe_device(device)}, bf16 autocast {config.amp}")
     started = datetime.now(timezone.utc)
-    result = fit(model, train, val, config, device, resume_path=resume_path)
+    result, member_best_epochs = fit_model(model, train, val, config, device, out)
 
     model.load_state_dict(result.best_state)
     model = model.cpu().eval()  # predictions are computed in fp32 on the CPU, as the app computes them
@@ -166,15 +168,36 @@ def train_command(args) -> None:
         training=TrainingRecord(
             device=describe_device(device), torch=torch.__version__, started=started.isoformat(timespec="seconds"),
             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), epoch_seconds_total=result.seconds,
-            best_epoch=result.best_epoch, history=result.history),
+            best_epoch=result.best_epoch, history=result.history, member_best_epochs=member_best_epochs),
         departures_from_report=departures(name, config, initialisation, args.subset),
         metrics=summarise(predictions),
         calibration=fit_recalibration(predictions),
     )
     card = save_checkpoint(out, weights_to_bytes(model), card, predictions)
-    resume_path.unlink(missing_ok=True)
+    for finished in out.glob("resume*.pt"):
+        finished.unlink()
     print(f"wrote {out}")
     print_summary(card)
+
+
+def fit_model(model, train, val, config: TrainConfig, device, out: Path) -> tuple[TrainResult, list[int] | None]:
+    """Fit one model; or each member of a seed ensemble on its own seed, exactly as a single run with that seed
+    would be trained (same initialisation, same batches), so member k is the --seed k run of its architecture."""
+    if not isinstance(model, SeedEnsemble):
+        return fit(model, train, val, config, device, resume_path=out / RESUME_FILE), None
+    results = []
+    for index in range(len(model.members)):
+        seed = config.seed + index
+        torch.manual_seed(seed)
+        model.members[index] = model.new_member()
+        print(f"member {index + 1}/{len(model.members)}, seed {seed}")
+        result = fit(model.members[index], train, val, dataclasses.replace(config, seed=seed), device,
+                     resume_path=out / f"resume-{index}.pt")
+        model.members[index].load_state_dict(result.best_state)
+        results.append(result)
+    history = [record | {"member": index} for index, result in enumerate(results) for record in result.history]
+    combined = TrainResult(history, results[0].best_epoch, model.state_dict(), sum(r.seconds for r in results), results[0].pos_weight)
+    return combined, [result.best_epoch for result in results]
 
 
 def print_summary(card: Card) -> None:

@@ -14,10 +14,14 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from core.calibration import log_loss, temperature_scaled_log_loss
 from core.cards import Card
-from core.evaluation import split_arrays
-from core.metrics import metrics_at, threshold_for_sensitivity
+from core.checkpoints import open_checkpoint
+from core.inference import probabilities
+from core.metrics import metrics_at, roc_auc, threshold_for_sensitivity
 from core.training import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,28 +75,48 @@ def run(ids: list[str], data_root: str | None) -> None:
             subprocess.run(command(run_id, data_root), stdout=log, stderr=subprocess.STDOUT, check=True, cwd=REPO)
 
 
-def validation_row(run_id: str, folder: Path) -> dict:
-    from core.checkpoints import open_checkpoint
+# the rule's step 4: the winner's seeds as one model, the mean of their logits (scored from their validation predictions)
+ENSEMBLES = {"cnn-report-noflip-x5": ["cnn-report-noflip", *(f"cnn-report-noflip-seed{seed}" for seed in range(1, 5))]}
 
+
+def _validation(folder: Path) -> tuple[Card, np.ndarray, np.ndarray]:
     checkpoint = open_checkpoint(folder)
-    card: Card = checkpoint.card
-    labels, scores = split_arrays(checkpoint.predictions, "val")
-    logits = checkpoint.predictions.loc[checkpoint.predictions["split"] == "val", "logit"].to_numpy()
+    rows = checkpoint.predictions[checkpoint.predictions["split"] == "val"]
+    return checkpoint.card, rows["label"].to_numpy(), rows["logit"].to_numpy()
+
+
+def _scores(labels: np.ndarray, logits: np.ndarray) -> dict:
+    scores = probabilities(torch.tensor(logits))
     at_95 = metrics_at(labels, scores, threshold_for_sensitivity(labels, scores, 0.95))
+    return {"val_auc": roc_auc(labels, scores), "val_log_loss": log_loss(labels, scores),
+            "val_log_loss_t": temperature_scaled_log_loss(labels, logits), "val_spec_at_95": at_95["specificity"]}
+
+
+def ensemble_row(name: str, members: list[str]) -> dict:
+    loaded = [_validation(RUNS / member) for member in members]
+    labels = loaded[0][1]
+    assert all(np.array_equal(labels, other[1]) for other in loaded)
+    return {"run": name, "model": loaded[0][0].name, "changes": f"mean logit of {', '.join(members)}", "epochs": "—",
+            "seed": "0–4", "minutes": sum(card.training.epoch_seconds_total for card, _, _ in loaded) / 60, "best_epoch": "—",
+            "test": "not looked at"} | _scores(labels, np.mean([logits for _, _, logits in loaded], axis=0))
+
+
+def validation_row(run_id: str, folder: Path) -> dict:
+    card, labels, logits = _validation(folder)
     report = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING and f.name not in ("seed", "amp")}
     changed = [f"{k}={card.config[k]}" for k, v in report.items() if card.config[k] != v]
     return {
         "run": run_id, "model": card.name, "changes": ", ".join(changed) or "(report recipe)",
         "epochs": "+".join(str(s["epochs"]) for s in card.config["stages"]), "seed": card.config["seed"],
         "minutes": card.training.epoch_seconds_total / 60, "best_epoch": card.training.best_epoch,
-        "val_auc": card.metrics.val.auc, "val_log_loss": log_loss(labels, scores),
-        "val_log_loss_t": temperature_scaled_log_loss(labels, logits), "val_spec_at_95": at_95["specificity"],
         "test": "not looked at" if card.metrics.test is None else f"AUC {card.metrics.test.auc:.3f}",
-    }
+    } | _scores(labels, logits)
 
 
 def table() -> str:
     rows = [validation_row(folder.name, folder) for folder in sorted(RUNS.glob("*/")) if (folder / "card.json").exists()]
+    rows += [ensemble_row(name, members) for name, members in ENSEMBLES.items()
+             if all((RUNS / member / "card.json").exists() for member in members)]
     rows.sort(key=lambda r: r["val_log_loss_t"])
     lines = ["| run | model | changes from the report's recipe | epochs | seed | minutes | kept epoch | val AUC | val log-loss | "
              "val log-loss, T-scaled (rule) | val specificity at 95% sensitivity | test |",

@@ -31,8 +31,9 @@ class TrainingRecord:
     started: str
     finished: str
     epoch_seconds_total: float
-    best_epoch: int
-    history: list[dict]  # one record per epoch: stage, lr, losses, validation AUC and accuracy, seconds
+    best_epoch: int  # for a seed ensemble, its first member's
+    history: list[dict]  # one record per epoch: stage, lr, losses, validation AUC and accuracy, seconds (and member)
+    member_best_epochs: list[int] | None = None  # a seed ensemble's, one per member
 
 
 @dataclass(frozen=True)

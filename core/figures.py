@@ -77,14 +77,19 @@ def threshold_sweep_figure(sweep: Sweep, threshold: float) -> go.Figure:
 
 
 def training_history_figure(history: Sequence[Mapping]) -> go.Figure:
-    """Losses and validation AUC per epoch, stages shaded apart."""
-    epochs = [h["epoch"] for h in history]
+    """Losses and validation AUC per epoch, stages shaded apart; one set of lines per seed-ensemble member."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation AUC"))
-    figure.add_trace(go.Scatter(x=epochs, y=[h["train_loss"] for h in history], name="train loss", line=dict(color="#2b6777")), 1, 1)
-    figure.add_trace(go.Scatter(x=epochs, y=[h["val_loss"] for h in history], name="validation loss", line=dict(color="#c26d3a")), 1, 1)
-    figure.add_trace(go.Scatter(x=epochs, y=[h["val_auc"] for h in history], name="validation AUC", line=dict(color="#6c5b7b")), 1, 2)
+    members = sorted({h.get("member", 0) for h in history})
+    for member in members:
+        records = [h for h in history if h.get("member", 0) == member]
+        epochs = [h["epoch"] for h in records]
+        for key, label, colour, column in (("train_loss", "train loss", "#2b6777", 1), ("val_loss", "validation loss", "#c26d3a", 1),
+                                           ("val_auc", "validation AUC", "#6c5b7b", 2)):
+            figure.add_trace(go.Scatter(x=epochs, y=[h[key] for h in records], name=label, legendgroup=label,
+                                        showlegend=member == members[0], line=dict(color=colour, width=2 if len(members) == 1 else 1)),
+                             1, column)
     for previous, current in zip(history, history[1:]):
-        if current["stage"] != previous["stage"]:
+        if current["stage"] != previous["stage"] and current.get("member", 0) == previous.get("member", 0):
             figure.add_vline(x=current["epoch"] - 0.5, line=dict(color="#9aa5ab", dash="dot"))
     figure.update_xaxes(title="Epoch")
     return figure.update_layout(height=300, legend=dict(orientation="h", y=-0.3), **_LAYOUT)

@@ -10,7 +10,7 @@ from core.calibration import reliability
 from core.cards import Card
 from core.evaluation import OPERATING_POINT_LABELS
 from core.metrics import is_positive
-from core.reporting import duration, initialisation_text, percent
+from core.reporting import duration, initialisation_text, kept_epochs, percent
 from core.registry import spec
 
 INTENDED_USE = ("A research and teaching demonstration: how a pneumonia classifier for children's chest X-rays behaves, "
@@ -85,7 +85,7 @@ def tripod_ai(card: Card, evidence: Evidence) -> pd.DataFrame:
         ("Sample size", "; ".join(f"{split} {total[split]} ({c['pneumonia']} pneumonia)" for split, c in counts.items()) + "."),
         ("Missing data", "None: every image has a label."),
         ("Analytical methods", f"{spec(card.name).description} Class-weighted BCE (pos_weight {card.loss['pos_weight']:.3f}); "
-                               f"weights kept at epoch {card.training.best_epoch}; thresholds chosen on validation."),
+                               f"weights kept at epoch {kept_epochs(card)}; thresholds chosen on validation."),
         ("Model performance", f"Test AUC {card.metrics.test.auc:.3f} (95% CI {card.metrics.test.auc_ci95[0]:.3f}–{card.metrics.test.auc_ci95[1]:.3f}); "
                               "sensitivity, specificity, PPV and NPV with bootstrap CIs above; decision curve on its own page."),
         ("Calibration", f"{record.method} fitted on {record.fitted_on}; test ECE raw {reliability(evidence.test_labels, evidence.test_raw).ece:.3f}, "

@@ -117,6 +117,32 @@ class ResNet18Classifier(nn.Module):
         return self
 
 
+class SeedEnsemble(nn.Module):
+    """Several copies of one architecture, each trained on its own seed; the logit is their mean.
+
+    Its feature map stacks the members' maps along channels and its head averages the members' heads, so Grad-CAM
+    of the ensemble is Grad-CAM of the mean logit over every member's last layer.
+    """
+
+    def __init__(self, member: str, count: int, **options):
+        super().__init__()
+        self.member, self.options = member, dict(options)
+        self.members = nn.ModuleList(self.new_member() for _ in range(count))
+
+    def new_member(self) -> nn.Module:
+        return globals()[self.member](**self.options)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(images))
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([member.forward_features(images) for member in self.members], dim=1)
+
+    def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
+        parts = maps.chunk(len(self.members), dim=1)
+        return torch.stack([member.forward_head(part) for member, part in zip(self.members, parts)]).mean(dim=0)
+
+
 def build_model(name: str) -> nn.Module:
     """A fresh (randomly initialised) model for a registry entry."""
     entry = spec(name)

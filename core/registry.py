@@ -56,6 +56,13 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec i
         imagenet=True, report_baseline=True,
     ),
     ModelSpec(
+        name="cnn_noflip_x5", display_name="CNN ×5, no flips", architecture="SeedEnsemble", input="1×28×28 grey",
+        stages=(Stage("train", 25, 1e-3),), batch_size=128, colour="#3a8f5c", cam_layer="members.0.features.2.1",
+        description="Five of the report's CNNs (seeds 0-4) trained without horizontal flips, a flipped chest X-ray "
+                    "putting the heart on the right; their mean logit. Chosen by the experiments' validation rule.",
+        options=_frozen(member="CustomCNN", count=5), training=_frozen(flip=False),
+    ),
+    ModelSpec(
         name="resnet18_28", display_name="ResNet-18 (28 px)", architecture="ResNet18Classifier", input="3×28×28 (grey replicated)",
         stages=(Stage("train", 30, 1e-3),), batch_size=128, colour="#6c5b7b", cam_layer="backbone.layer4.1",
         description="ResNet-18 adapted to 28×28 input (3×3 stride-1 stem, no max-pool), trained from scratch.",

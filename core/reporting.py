@@ -97,6 +97,11 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
+def kept_epochs(card: Card) -> str:
+    """The epoch whose weights were kept, or each seed-ensemble member's."""
+    return ", ".join(map(str, card.training.member_best_epochs or [card.training.best_epoch]))
+
+
 def initialisation_text(card: Card) -> str:
     init = card.initialisation
     return "ImageNet (" + init["source"] + ")" if init["imagenet"] else "random (trained from scratch)"

@@ -9,7 +9,7 @@ from pathlib import Path
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
 from core.evaluation import OPERATING_POINT_LABELS
 from core.registry import spec
-from core.reporting import duration, initialisation_text
+from core.reporting import duration, initialisation_text, kept_epochs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,12 +33,12 @@ def results_table() -> str:
                 f"| {spec(card.name).display_name if i == 0 else ''} | {auc if i == 0 else ''} | {OPERATING_POINT_LABELS[point]} | "
                 f"{metrics.thresholds[point]:.3f} | {m['accuracy']:.1%} | {m['sensitivity']:.1%} | {m['specificity']:.1%} | "
                 f"{m['balanced_accuracy']:.1%} | {m['fn']} | {m['fp']} |")
-    lines += ["", "| Model | Parameters | Size | Input | Initialisation | Trained on | Training time | Best epoch |",
+    lines += ["", "| Model | Parameters | Size | Input | Initialisation | Trained on | Training time | Kept epoch |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for card in cards:
         lines.append(f"| {spec(card.name).display_name} | {card.trainable_parameters:,} | {card.file_size_bytes / 1e6:.1f} MB | "
                      f"{card.input} | {initialisation_text(card)} | {card.training.device} | {duration(card.training.epoch_seconds_total)} "
-                     f"({len(card.training.history)} epochs) | {card.training.best_epoch} |")
+                     f"({len(card.training.history)} epochs) | {kept_epochs(card)} |")
     return "\n".join(lines)
 
 

@@ -104,3 +104,18 @@ def test_balanced_sampling_draws_both_classes_equally_and_unweights_the_loss(syn
     assert 0.45 < float(train.labels[drawn].mean()) < 0.55
     result = fit(CustomCNN(), train, train, config, torch.device("cpu"), log=lambda _: None)
     assert result.pos_weight == 0.5  # the weight factor alone: the batches already see 1:1
+
+
+def test_a_seed_ensemble_member_is_exactly_the_single_run_with_that_seed(synthetic_root, tmp_path):
+    from core.models import SeedEnsemble
+    from core.registry import spec
+
+    splits = load_dataset(synthetic_root).splits
+    config = TrainConfig.for_model(spec("cnn"), stages=(Stage("train", 1, 1e-3),), batch_size=16, seed=3)
+    ensemble = SeedEnsemble("CustomCNN", 2)
+    result, best_epochs = train.fit_model(ensemble, splits["train"], splits["val"], config, torch.device("cpu"), tmp_path)
+    torch.manual_seed(4)
+    single = fit(CustomCNN(), splits["train"], splits["val"], TrainConfig(**{**config.as_dict(), "seed": 4, "stages": config.stages}),
+                 torch.device("cpu"), log=lambda _: None)
+    assert all(torch.equal(ensemble.members[1].state_dict()[k], v) for k, v in single.best_state.items())
+    assert best_epochs == [1, 1] and [h["member"] for h in result.history] == [0, 1]
