@@ -52,6 +52,12 @@ def wait_until_healthy(url: str, timeout: float) -> None:
     raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_memory_mb(pid: int) -> tuple[float, float]:
     """Current and peak resident memory of a process, in MB (Linux /proc)."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)

@@ -5,7 +5,8 @@
 Starts the app on a loopback port, reads every X-ray once in a single session (the reference), then for each N
 opens N sessions in headless Chromium, uploads session k's X-ray in all of them together, and checks each
 session's probabilities and every image it shows (X-ray, model input, one heatmap per model) against the
-reference, byte for byte. Prints errors, mismatches, p50/p95 upload-to-result latency and the server's memory.
+reference, byte for byte. Prints errors, mismatches, p50/p95 upload-to-result latency, and the server's memory and
+the CPU time it spent on the burst (the browsers run on the same machine, so latency is mostly theirs).
 """
 
 import argparse
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image
 from playwright.async_api import async_playwright
 
-from local_server import CHROMIUM, CHROMIUM_ARGS, REPO, peak_memory_mb, running_app
+from local_server import CHROMIUM, CHROMIUM_ARGS, REPO, cpu_seconds, peak_memory_mb, running_app
 
 FIXTURES = REPO.parent / "shared" / "fixtures" / "cxr"
 # A reading is on screen: the script is not running, and there is one heatmap caption per probability shown.
@@ -92,8 +93,10 @@ async def measure(url: str, files: list[Path], sessions_list: list[int], server_
             start = asyncio.Event()
             tasks = [asyncio.create_task(upload_and_read(browser, url, files[k % len(files)], start)) for k in range(sessions)]
             await asyncio.sleep(5)  # let every session open the page before they all upload at once
+            busy = cpu_seconds(server_pid)
             start.set()
             results = await asyncio.gather(*tasks)
+            busy = cpu_seconds(server_pid) - busy
             errors = sum(bool(r["errors"]) for r in results)
             mismatches = sum(not r["errors"] and (r["metrics"], r["images"]) != (reference[r["xray"]]["metrics"], reference[r["xray"]]["images"])
                              for r in results)
@@ -102,7 +105,8 @@ async def measure(url: str, files: list[Path], sessions_list: list[int], server_
             p95 = latencies[min(len(latencies) - 1, int(np.ceil(0.95 * len(latencies))) - 1)] if latencies else float("nan")
             print(f"{sessions:2d} sessions: errors {errors}, mismatches {mismatches}, upload-to-result p50 "
                   f"{statistics.median(latencies) if latencies else float('nan'):.2f} s, p95 {p95:.2f} s, "
-                  f"server memory {rss:.0f} MB (peak {peak:.0f} MB)")
+                  f"server memory {rss:.0f} MB (peak {peak:.0f} MB), server CPU {busy:.1f} s for the burst "
+                  "(the browsers share the same cores)")
             for r in results:
                 expected = reference[r["xray"]]
                 if r["errors"]:

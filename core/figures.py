@@ -157,6 +157,6 @@ def decision_curve_figure(thresholds: np.ndarray, curves: Sequence[DecisionCurve
                 marker=dict(size=13, color=curve.colour, line=dict(width=2, color="white")),
                 hovertemplate="threshold probability %{x:.3f}<br>net benefit %{y:.3f}<extra></extra>"))
     figure.update_xaxes(title="Threshold probability (the risk at which you would treat)", range=[0, 1])
-    figure.update_yaxes(title="Net benefit (true positives per child, minus weighted false positives)",
+    figure.update_yaxes(title="Net benefit",
                         range=[-0.05, max(prevalence, 0.05) * 1.1])
     return figure.update_layout(title="Decision curve", height=460, legend=dict(orientation="h", y=-0.25), **_LAYOUT)
