@@ -244,7 +244,8 @@ def describe_device(device: torch.device) -> str:
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")), cpu)
-    return f"cpu: {cpu}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"cpu: {cpu}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def bf16_supported(device: torch.device) -> bool:
