@@ -21,7 +21,9 @@ from core.calibration import log_loss, temperature_scaled_log_loss
 from core.cards import Card
 from core.checkpoints import open_checkpoint
 from core.inference import probabilities
+from core.io import replace_between
 from core.metrics import metrics_at, roc_auc, threshold_for_sensitivity
+from core.reporting import markdown_table
 from core.training import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,21 +120,15 @@ def table() -> str:
     rows += [ensemble_row(name, members) for name, members in ENSEMBLES.items()
              if all((RUNS / member / "card.json").exists() for member in members)]
     rows.sort(key=lambda r: r["val_log_loss_t"])
-    lines = ["| run | model | changes from the report's recipe | epochs | seed | minutes | kept epoch | val AUC | val log-loss | "
-             "val log-loss, T-scaled (rule) | val specificity at 95% sensitivity | test |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        lines.append(f"| {r['run']} | {r['model']} | {r['changes']} | {r['epochs']} | {r['seed']} | {r['minutes']:.1f} | "
-                     f"{r['best_epoch']} | {r['val_auc']:.4f} | {r['val_log_loss']:.4f} | {r['val_log_loss_t']:.4f} | "
-                     f"{r['val_spec_at_95']:.3f} | {r['test']} |")
-    return "\n".join(lines)
+    return markdown_table(
+        ["run", "model", "changes from the report's recipe", "epochs", "seed", "minutes", "kept epoch", "val AUC", "val log-loss",
+         "val log-loss, T-scaled (rule)", "val specificity at 95% sensitivity", "test"],
+        [[r["run"], r["model"], r["changes"], r["epochs"], r["seed"], f"{r['minutes']:.1f}", r["best_epoch"], f"{r['val_auc']:.4f}",
+          f"{r['val_log_loss']:.4f}", f"{r['val_log_loss_t']:.4f}", f"{r['val_spec_at_95']:.3f}", r["test"]] for r in rows])
 
 
 def write_log() -> None:
-    text = LOG.read_text()
-    before, rest = text.split(START)
-    _, after = rest.split(END)
-    LOG.write_text(f"{before}{START}\n{table()}\n{END}{after}")
+    replace_between(LOG, START, END, table())
     print(f"updated {LOG}")
 
 

@@ -24,3 +24,10 @@ def atomic_write(path: Path, write) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda stream: stream.write(data))
+
+
+def replace_between(path: Path, start: str, end: str, text: str) -> None:
+    """Rewrite the part of a text file between two marker lines (generated tables in Markdown files)."""
+    before, rest = Path(path).read_text().split(start)
+    _, after = rest.split(end)
+    atomic_write_bytes(path, f"{before}{start}\n{text}\n{end}{after}".encode())

@@ -97,6 +97,12 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown table (for the generated tables in README.md and benchmarks/experiments.md)."""
+    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
+
+
 def kept_epochs(card: Card) -> str:
     """The epoch whose weights were kept, or each seed-ensemble member's."""
     return ", ".join(map(str, card.training.member_best_epochs or [card.training.best_epoch]))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
 from core.evaluation import OPERATING_POINT_LABELS
+from core.io import replace_between
 from core.registry import spec
-from core.reporting import duration, initialisation_text, kept_epochs
+from core.reporting import duration, initialisation_text, kept_epochs, markdown_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,27 +20,23 @@ POINTS = ("default", "report_rule", "sensitivity_95")
 
 def results_table() -> str:
     cards = [open_checkpoint(folder).card for folder in trained_models(CHECKPOINTS_DIR).values()]
-    lines = [
-        "| Model | Test AUC (95% CI) | Operating point (chosen on validation) | Threshold | Accuracy | Sensitivity | Specificity | Balanced acc. | FN | FP |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    metric_rows = []
     for card in cards:
-        metrics = card.metrics
-        test = metrics.test
+        test = card.metrics.test
         auc = f"{test.auc:.3f} ({test.auc_ci95[0]:.3f}–{test.auc_ci95[1]:.3f})"
         for i, point in enumerate(POINTS):
             m = test.operating_points[point]
-            lines.append(
-                f"| {spec(card.name).display_name if i == 0 else ''} | {auc if i == 0 else ''} | {OPERATING_POINT_LABELS[point]} | "
-                f"{metrics.thresholds[point]:.3f} | {m['accuracy']:.1%} | {m['sensitivity']:.1%} | {m['specificity']:.1%} | "
-                f"{m['balanced_accuracy']:.1%} | {m['fn']} | {m['fp']} |")
-    lines += ["", "| Model | Parameters | Size | Input | Initialisation | Trained on | Training time | Kept epoch |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for card in cards:
-        lines.append(f"| {spec(card.name).display_name} | {card.trainable_parameters:,} | {card.file_size_bytes / 1e6:.1f} MB | "
-                     f"{card.input} | {initialisation_text(card)} | {card.training.device} | {duration(card.training.epoch_seconds_total)} "
-                     f"({len(card.training.history)} epochs) | {kept_epochs(card)} |")
-    return "\n".join(lines)
+            metric_rows.append([spec(card.name).display_name if i == 0 else "", auc if i == 0 else "", OPERATING_POINT_LABELS[point],
+                                f"{card.metrics.thresholds[point]:.3f}", f"{m['accuracy']:.1%}", f"{m['sensitivity']:.1%}",
+                                f"{m['specificity']:.1%}", f"{m['balanced_accuracy']:.1%}", m["fn"], m["fp"]])
+    model_rows = [[spec(card.name).display_name, f"{card.trainable_parameters:,}", f"{card.file_size_bytes / 1e6:.1f} MB", card.input,
+                   initialisation_text(card), card.training.device,
+                   f"{duration(card.training.epoch_seconds_total)} ({len(card.training.history)} epochs)", kept_epochs(card)]
+                  for card in cards]
+    return (markdown_table(["Model", "Test AUC (95% CI)", "Operating point (chosen on validation)", "Threshold", "Accuracy", "Sensitivity",
+                            "Specificity", "Balanced acc.", "FN", "FP"], metric_rows)
+            + "\n\n" + markdown_table(["Model", "Parameters", "Size", "Input", "Initialisation", "Trained on", "Training time",
+                                         "Kept epoch"], model_rows))
 
 
 def main() -> None:
@@ -49,12 +46,8 @@ def main() -> None:
     if not parser.parse_args().write:
         print(table)
         return
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    before, rest = text.split(START)
-    _, after = rest.split(END)
-    readme.write_text(f"{before}{START}\n{table}\n{END}{after}")
-    print(f"updated {readme}")
+    replace_between(REPO / "README.md", START, END, table)
+    print(f"updated {REPO / 'README.md'}")
 
 
 if __name__ == "__main__":
