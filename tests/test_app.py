@@ -206,23 +206,24 @@ def cnn_damaged(tmp_path, monkeypatch, request):
 
 
 @pytest.mark.parametrize("cnn_damaged", ["flipped weight bytes", "truncated weights", "broken card", "missing predictions"], indirect=True)
-@pytest.mark.parametrize("page", PAGES)
-def test_a_broken_checkpoint_disables_its_model_and_the_rest_keeps_working(cnn_damaged, page):
-    app = open_page(page)
-    assert not app.exception
-    assert any(w.value.startswith("The ") and "cnn" in w.value.lower() for w in app.warning), [w.value for w in app.warning]
-    if page == "pages/comparison.py":
-        assert [e.value for e in app.error] == ["This page needs 2 working models; 1 is available."]
-        return
-    assert not app.error
-    if page == "pages/threshold_explorer.py":
-        assert app.selectbox(key="explorer_model").options == ["ResNet-18"]
-        assert rendered_confusion_counts(app)["tp"] > 0
-    if page == "pages/predict.py":
-        app.radio(key="predict_source").set_value("Sample from the test split").run()
-        assert list(_shown_probabilities(app)) == ["ResNet-18"]
-    if page == "pages/overview.py":
-        assert list(app.table[1].value.index) == ["ResNet-18"]
+def test_a_broken_checkpoint_disables_its_model_and_every_page_keeps_working(cnn_damaged):
+    app = open_page(PAGES[0])
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception, page
+        assert any(w.value.startswith("The ") and "cnn" in w.value.lower() for w in app.warning), (page, [w.value for w in app.warning])
+        if page == "pages/comparison.py":
+            assert [e.value for e in app.error] == ["This page needs 2 working models; 1 is available."]
+            continue
+        assert not app.error, page
+        if page == "pages/threshold_explorer.py":
+            assert app.selectbox(key="explorer_model").options == ["ResNet-18"]
+            assert rendered_confusion_counts(app)["tp"] > 0
+        if page == "pages/predict.py":
+            app.radio(key="predict_source").set_value("Sample from the test split").run()
+            assert list(_shown_probabilities(app)) == ["ResNet-18"]
+        if page == "pages/overview.py":
+            assert list(app.table[1].value.index) == ["ResNet-18"]
 
 
 def test_the_overview_renders_without_importing_torch():

@@ -21,6 +21,15 @@ def app_url():
         yield url
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for the module's tests (each opens its own page or context); yields (playwright, browser)."""
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield driver, browser
+        browser.close()
+
+
 CELLS = "[...document.querySelectorAll('text[data-unformatted*=\"of row\"]')].map(t => t.getAttribute('data-unformatted'))"
 
 
@@ -42,28 +51,23 @@ def expected_counts(model: str, threshold: float) -> dict[str, int]:
     return {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
 
 
-def test_moving_the_slider_redraws_the_confusion_matrix(app_url):
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{app_url}/threshold_explorer")
-            page.wait_for_selector('text[data-unformatted*="of row"]', timeout=90_000)
-            model = "cnn"  # the explorer opens on the smallest model
-            slider = page.locator(SLIDER)
-            opening = expected_counts(model, float(slider.get_attribute("value")))
-            wait_until_drawn(page, opening)
-            assert drawn_counts(page) == opening
-
-            for key, threshold in (("Home", 0.0), ("End", 1.0)):
-                slider.focus()
-                page.keyboard.press(key)
-                expected = expected_counts(model, threshold)
-                assert expected != opening
-                wait_until_drawn(page, expected)
-                assert drawn_counts(page) == expected
-        finally:
-            browser.close()
+def test_moving_the_slider_redraws_the_confusion_matrix(app_url, chromium):
+    page = chromium[1].new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{app_url}/threshold_explorer")
+    page.wait_for_selector('text[data-unformatted*="of row"]', timeout=90_000)
+    model = "cnn"  # the explorer opens on the registry's first model
+    slider = page.locator(SLIDER)
+    opening = expected_counts(model, float(slider.get_attribute("value")))
+    wait_until_drawn(page, opening)
+    assert drawn_counts(page) == opening
+    for key, threshold in (("Home", 0.0), ("End", 1.0)):
+        slider.focus()
+        page.keyboard.press(key)
+        expected = expected_counts(model, threshold)
+        assert expected != opening
+        wait_until_drawn(page, expected)
+        assert drawn_counts(page) == expected
+    page.close()
 
 
 def _sidebar_is_open(page) -> bool:
@@ -71,47 +75,41 @@ def _sidebar_is_open(page) -> bool:
     return box is not None and box["x"] + box["width"] > 1
 
 
-def test_on_a_phone_the_sidebar_closes_after_a_navigation_tap(app_url):
+def test_on_a_phone_the_sidebar_closes_after_a_navigation_tap(app_url, chromium):
     """With a phone's user agent (Streamlit decides by it) at 390 px, as a presenter's phone shows the app."""
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(**driver.devices["iPhone 13"]).new_page()
-            page.goto(app_url)
-            page.get_by_role("heading", name="Pneumonia X-ray Explorer").wait_for(timeout=90_000)
-            for index, title in ((1, "Threshold explorer"), (5, "Can I trust the number?")):
-                page.get_by_test_id("stExpandSidebarButton").tap()
-                page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right > 1")
-                page.get_by_test_id("stSidebarNavLink").nth(index).tap()
-                page.get_by_role("heading", name=title).wait_for(timeout=60_000)
-                page.wait_for_timeout(800)  # the sidebar's closing transition
-                assert not _sidebar_is_open(page), title
-        finally:
-            browser.close()
+    driver, browser = chromium
+    context = browser.new_context(**driver.devices["iPhone 13"])
+    page = context.new_page()
+    page.goto(app_url)
+    page.get_by_role("heading", name="Pneumonia X-ray Explorer").wait_for(timeout=90_000)
+    for index, title in ((1, "Threshold explorer"), (5, "Can I trust the number?")):
+        page.get_by_test_id("stExpandSidebarButton").tap()
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right > 1")
+        page.get_by_test_id("stSidebarNavLink").nth(index).tap()
+        page.get_by_role("heading", name=title).wait_for(timeout=60_000)
+        page.wait_for_timeout(800)  # the sidebar's closing transition
+        assert not _sidebar_is_open(page), title
+    context.close()
 
 
-def test_a_phi_bearing_dicom_uploads_and_its_case_report_pdf_names_no_one(app_url, tmp_path):
+def test_a_phi_bearing_dicom_uploads_and_its_case_report_pdf_names_no_one(app_url, chromium, tmp_path):
     from pypdf import PdfReader
 
     from tests.uploads import PHI, dicom, xray
 
     upload = tmp_path / "DOE_JANE_PHI-5551234.dcm"
     upload.write_bytes(dicom(xray(22, 256), modality="CR", body_part="CHEST"))
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{app_url}/predict")
-            page.locator('input[type="file"]').set_input_files(str(upload))
-            page.get_by_text("Grad-CAM: where").first.wait_for(timeout=90_000)
-            with page.expect_download(timeout=60_000) as download:
-                page.get_by_role("button", name="Case report (PDF)").click()
-            data = download.value.path().read_bytes()
-            # what the app rendered; the uploader's chip is the browser showing the user's own file name
-            shown = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')]
-                .filter(e => !e.querySelector('[data-testid="stFileUploader"]')).map(e => e.innerText).join(' ')""")
-        finally:
-            browser.close()
+    page = chromium[1].new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{app_url}/predict")
+    page.locator('input[type="file"]').set_input_files(str(upload))
+    page.get_by_text("Grad-CAM: where").first.wait_for(timeout=90_000)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Case report (PDF)").click()
+    data = download.value.path().read_bytes()
+    # what the app rendered; the uploader's chip is the browser showing the user's own file name
+    shown = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')]
+        .filter(e => !e.querySelector('[data-testid="stFileUploader"]')).map(e => e.innerText).join(' ')""")
+    page.close()
     text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).split())
     assert data.startswith(b"%PDF-") and "P(pneumonia)" in text and "Input gate: accepted" in text and "P(pneumonia)" in shown
     for identifier in [*PHI.values(), "DOE", "JANE", "5551234"]:

@@ -69,9 +69,10 @@ def test_a_reading_leaves_the_shared_model_untouched(checkpoint):
 
 
 def test_threads_on_one_model_get_exactly_the_single_thread_result(checkpoint):
-    """8 threads x 3 rounds over 12 images on the same model object, as Streamlit sessions share a cached model."""
+    """8 threads x 2 rounds over 8 images on the same model object, as Streamlit sessions share a cached model
+    (the hook-based Grad-CAM this replaced gave wrong heatmaps and exceptions at this size, and crashed ResNet-18)."""
     model = load_model(checkpoint)
-    indices = list(range(0, 600, 50))
+    indices = list(range(0, 600, 75))
     thresholds = {i: 0.3 + 0.05 * (k % 8) for k, i in enumerate(indices)}
     expected = {i: read(model, IMAGES[i], thresholds[i]) for i in indices}
     mismatches, errors = [], []
@@ -80,7 +81,7 @@ def test_threads_on_one_model_get_exactly_the_single_thread_result(checkpoint):
     def session(offset: int) -> None:
         try:
             start.wait()
-            for _ in range(3):
+            for _ in range(2):
                 for i in indices[offset:] + indices[:offset]:
                     got = read(model, IMAGES[i], thresholds[i])
                     if got.probability != expected[i].probability or not np.array_equal(got.heatmap, expected[i].heatmap):
