@@ -32,7 +32,7 @@ class CaseReport:
     title: str
     source: str  # format and size, never a patient detail
     model_input: np.ndarray  # 28×28 uint8
-    square: np.ndarray  # the centre square at display size, uint8
+    square: np.ndarray  # the centre square of the upload, at up to full resolution, uint8
     readings: tuple[ModelReading, ...]
     gate: str  # the input gate's verdict in words ("" for a dataset image)
     created: str
