@@ -77,6 +77,8 @@ def initialise(model, name: str, args) -> dict:
     """Load ImageNet weights when the registry entry wants them and they can be had; the card's record of it."""
     if not spec(name).imagenet:
         return {"imagenet": False, "source": "random (trained from scratch, as the report)"}
+    if isinstance(model, SeedEnsemble):  # each member is rebuilt on its own seed in fit_model
+        raise SystemExit(f"error: {name}: ImageNet initialisation of seed-ensemble members is not supported")
     if args.pretrained == "none":
         return {"imagenet": False, "source": "random", "reason": "--pretrained none"}
     try:
@@ -181,8 +183,8 @@ def train_command(args) -> None:
 
 
 def fit_model(model, train, val, config: TrainConfig, device, out: Path) -> tuple[TrainResult, list[int] | None]:
-    """Fit one model; or each member of a seed ensemble on its own seed, exactly as a single run with that seed
-    would be trained (same initialisation, same batches), so member k is the --seed k run of its architecture."""
+    """Fit one model; or each member of a seed ensemble on its own seed (the run's seed + k), exactly as a single run
+    with that seed would be trained: same initialisation, same batches."""
     if not isinstance(model, SeedEnsemble):
         return fit(model, train, val, config, device, resume_path=out / RESUME_FILE), None
     results = []

@@ -168,6 +168,13 @@ def neighbourhood():
     return loaded
 
 
+@st.cache_resource(show_spinner=False)
+def gate_false_alarm_rate() -> float:
+    """The share of the shipped test images the upload gate calls far from the training images."""
+    gate, (images, _) = neighbourhood(), test_images()
+    return float(np.mean(gate.scores(images) > gate.threshold))
+
+
 def show_verdict(verdict) -> None:
     """The input gate's verdict above the predictions: refused stops the page, flagged warns, accepted says so."""
     from core.gate import FLAGGED, REFUSED

@@ -28,7 +28,7 @@ class ModelSpec:
     stages: tuple[Stage, ...]
     batch_size: int
     colour: str
-    cam_layer: str  # module path whose output Grad-CAM reads (where the model's forward_features ends)
+    cam_layer: str  # module path(s) whose output Grad-CAM reads, where forward_features ends ("*": every member's, stacked)
     description: str
     options: Mapping = field(default_factory=lambda: MappingProxyType({}))  # keyword arguments of the class
     training: Mapping = field(default_factory=lambda: MappingProxyType({}))  # TrainConfig fields that differ from the report
@@ -57,7 +57,7 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec i
     ),
     ModelSpec(
         name="cnn_noflip_x5", display_name="CNN ×5, no flips", architecture="SeedEnsemble", input="1×28×28 grey",
-        stages=(Stage("train", 25, 1e-3),), batch_size=128, colour="#3a8f5c", cam_layer="members.0.features.2.1",
+        stages=(Stage("train", 25, 1e-3),), batch_size=128, colour="#3a8f5c", cam_layer="members.*.features.2.1",
         description="Five of the report's CNNs (seeds 0-4) trained without horizontal flips, a flipped chest X-ray "
                     "putting the heart on the right; their mean logit. Chosen by the experiments' validation rule.",
         options=_frozen(member="CustomCNN", count=5), training=_frozen(flip=False),

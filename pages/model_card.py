@@ -1,4 +1,3 @@
-import numpy as np
 import streamlit as st
 
 import ui
@@ -14,9 +13,7 @@ names = ui.require_models()
 name = st.selectbox("Model", names, format_func=ui.display_name, key="card_model", persist_state="session")
 card, entry = ui.card(name), spec(name)
 test = ui.split_view(name, "test")
-images, _ = ui.test_images()
-gate = ui.neighbourhood()
-evidence = Evidence(test.labels, test.calibrated, test.scores, float(np.mean(gate.scores(images) > gate.threshold)))
+evidence = Evidence(test.labels, test.calibrated, test.scores, ui.gate_false_alarm_rate())
 
 st.markdown(f"**{entry.display_name}**: {entry.description}")
 st.table({"Parameters": [f"{card.trainable_parameters:,}"], "Input": [card.input], "Initialisation": [initialisation_text(card)],
@@ -32,7 +29,9 @@ counts = card.data.class_counts
 st.markdown(POPULATION + " " + "; ".join(f"{split}: {c['normal']} normal, {c['pneumonia']} pneumonia" for split, c in counts.items()) + ".")
 st.header("Training recipe, and where it departs from the report")
 stages = ", then ".join(f"{s['epochs']} epochs at learning rate {s['lr']:g} ({s['name'].replace('_', ' ')})" for s in card.config["stages"])
-st.markdown(f"Adam, batch {card.config['batch_size']}, {stages}; class-weighted BCE (pos_weight {card.loss['pos_weight']:.3f}).")
+members = card.training.member_best_epochs
+each = f"; each of {len(members)} members trained so, on its own seed" if members else ""
+st.markdown(f"Adam, batch {card.config['batch_size']}, {stages}{each}; class-weighted BCE (pos_weight {card.loss['pos_weight']:.3f}).")
 st.markdown("\n".join(f"- {note}" for note in card.departures_from_report))
 st.header("Performance on test, at the operating points chosen on validation")
 st.markdown(f"AUC {card.metrics.test.auc:.3f} (95% CI {card.metrics.test.auc_ci95[0]:.3f}–{card.metrics.test.auc_ci95[1]:.3f}); "

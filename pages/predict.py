@@ -71,7 +71,7 @@ def heatmaps() -> None:
     gate = "" if verdict is None else ("accepted" if verdict.outcome == ACCEPTED else "flagged: " + " ".join(verdict.reasons))
     ui.report_downloads(lambda: CaseReport(
         title="Case report: an X-ray read by the models", source=origin, model_input=model_input,
-        square=display_image(original, min(1024, *original.shape)),  # the centre square at (up to 1024 px) full resolution
+        square=display_image(original, max(shown.shape[0], min(1024, *original.shape))),  # up to 1024 px of the upload
         readings=ui.model_readings(readings, thresholds, shown, opacity), gate=gate,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), file_name=file_name if with_name else None), key="predict_report")
 

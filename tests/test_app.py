@@ -353,12 +353,12 @@ def test_the_calibration_page_shows_scikit_learns_brier_and_the_ece_of_its_relia
     table = next(t.value for t in app.table if "Brier score" in t.value.columns)
     for model in MODELS:
         labels, raw, calibrated = _calibrated(model, "test")
-        for label, probabilities in (("Raw model score", raw), ("Calibrated", calibrated)):
+        for label, shown in (("Raw model score", raw), ("Calibrated", calibrated)):
             row = table.loc[(spec(model).display_name, label)]
-            observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="uniform")
-            counts = np.histogram(probabilities, bins=np.linspace(0, 1, 11))[0]  # ties at edges are rare here
+            observed, predicted = calibration_curve(labels, shown, n_bins=10, strategy="uniform")
+            counts = np.histogram(shown, bins=np.linspace(0, 1, 11))[0]  # ties at edges are rare here
             ece = float(np.sum(counts[counts > 0] / len(labels) * np.abs(observed - predicted)))
-            assert row["ECE"].startswith(f"{ece:.3f} (") and row["Brier score"].startswith(f"{brier_score_loss(labels, probabilities):.3f} (")
+            assert row["ECE"].startswith(f"{ece:.3f} (") and row["Brier score"].startswith(f"{brier_score_loss(labels, shown):.3f} (")
 
 
 def test_the_decision_curve_page_reads_the_net_benefit_at_each_models_threshold():

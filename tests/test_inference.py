@@ -14,7 +14,8 @@ from core.inference import gradcam, image_batch, load_model, read
 from core.registry import spec
 from ui import TEST_IMAGES
 
-MODELS = ["cnn", "resnet18"]
+MODELS = ["cnn", "resnet18", "cnn_noflip_x5"]
+SINGLE = ["cnn", "resnet18"]  # the library's GradCAM reads one layer; an ensemble's map stacks its members' layers
 IMAGES = np.load(TEST_IMAGES)["images"]
 
 
@@ -30,8 +31,10 @@ def _library_gradcam(checkpoint, image, target_class):
         return cam(input_tensor=image_batch(image), targets=[BinaryClassifierOutputTarget(target_class)])[0]
 
 
+@pytest.mark.parametrize("name", SINGLE)
 @pytest.mark.parametrize("target_class", [0, 1])
-def test_gradcam_is_the_grad_cam_librarys_to_the_bit(checkpoint, target_class):
+def test_gradcam_is_the_grad_cam_librarys_to_the_bit(name, target_class):
+    checkpoint = open_checkpoint(CHECKPOINTS_DIR / name)
     model = load_model(checkpoint)
     for index in (0, 17, 500):
         ours = gradcam(model, IMAGES[index], [target_class])[0]
@@ -95,3 +98,18 @@ def test_threads_on_one_model_get_exactly_the_single_thread_result(checkpoint):
     for thread in threads:
         thread.join()
     assert errors == [] and mismatches == []
+
+
+def test_an_ensembles_gradcam_is_gradcam_of_its_mean_logit_over_every_members_map():
+    """Channel weights are the mean gradients of the mean logit, so each member's weights are its own divided by the
+    member count, and the ensemble's CAM is the ReLU of the members' weighted maps added up (then the library's scaling)."""
+    from core.inference import _cams, _maps_logits_gradients
+
+    ensemble = load_model(open_checkpoint(CHECKPOINTS_DIR / "cnn_noflip_x5"))
+    batch = image_batch(IMAGES[9])
+    parts = [_maps_logits_gradients(member, batch) for member in ensemble.members]
+    maps = np.concatenate([p[0] for p in parts], axis=1)
+    gradients = np.concatenate([p[2] for p in parts], axis=1) / len(parts)
+    assert np.allclose(gradcam(ensemble, IMAGES[9], [1])[0], _cams(maps, gradients, (28, 28))[0], atol=1e-5)
+    own = gradcam(ensemble.members[0], IMAGES[9], [1])[0]
+    assert not np.allclose(gradcam(ensemble, IMAGES[9], [1])[0], own, atol=1e-3)  # not just the first member's

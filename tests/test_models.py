@@ -1,3 +1,5 @@
+from fnmatch import fnmatch
+
 import pytest
 import torch
 
@@ -64,19 +66,21 @@ def test_weights_file_whose_hash_does_not_match_its_name_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name", REGISTRY)
 def test_every_registry_model_ends_its_feature_map_at_the_registry_cam_layer(name):
-    """forward_features/forward_head split the forward pass exactly at spec.cam_layer (what Grad-CAM reads); a seed
-    ensemble's map stacks its members', the first member's (at cam_layer) first."""
+    """forward_features/forward_head split the forward pass exactly at spec.cam_layer (what Grad-CAM reads); for a seed
+    ensemble, every member's layer, stacked along channels in member order."""
     torch.manual_seed(0)
     model = build_model(name).eval()
     images = torch.rand(2, 1, 28, 28)
+    layers = [module for path, module in model.named_modules() if fnmatch(path, spec(name).cam_layer)]
     seen = []
-    handle = model.get_submodule(spec(name).cam_layer).register_forward_hook(lambda module, inputs, output: seen.append(output.clone()))
+    handles = [layer.register_forward_hook(lambda module, inputs, output: seen.append(output.clone())) for layer in layers]
     with torch.no_grad():
         logits = model(images)
         maps = model.forward_features(images)
         assert torch.equal(model.forward_head(maps), logits) and logits.shape == (2, 1)
-    handle.remove()
-    assert torch.equal(seen[0], maps[:, :seen[0].shape[1]])
+    for handle in handles:
+        handle.remove()
+    assert len(layers) >= 1 and torch.equal(torch.cat(seen[:len(layers)], dim=1), maps)
 
 
 def test_an_unknown_model_is_refused_not_given_another_recipe():
