@@ -4,7 +4,8 @@ Torch-free; the heatmap overlays arrive as images."""
 
 import io
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import cv2
 import numpy as np
@@ -35,7 +36,7 @@ class CaseReport:
     square: np.ndarray  # the centre square of the upload, at up to full resolution, uint8
     readings: tuple[ModelReading, ...]
     gate: str  # the input gate's verdict in words ("" for a dataset image)
-    created: str
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     file_name: str | None = None  # only when the user asks for it
 
 

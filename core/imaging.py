@@ -155,9 +155,14 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, float, np.ndarray | None]:
         alpha = np.asarray(small.convert("RGBA").getchannel("A"))
     colourfulness = 0.0
     if small.mode not in ("L", "LA"):
-        hsv = np.asarray(small.convert("RGB").convert("HSV"))
-        colourfulness = float(np.mean((hsv[..., 1] > 64) & (hsv[..., 2] > 40)))
+        colourfulness = _colourfulness(np.asarray(small.convert("RGB")))
     return np.asarray(small.convert("L")), colourfulness, alpha
+
+
+def _colourfulness(rgb: np.ndarray) -> float:
+    """The share of clearly coloured pixels (saturation and brightness both well above grey and black), RGB uint8."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
+    return float(np.mean((hsv[..., 1] > 64) & (hsv[..., 2] > 40)))
 
 
 def _fill_transparent(grey: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, float]:
@@ -212,8 +217,7 @@ def _decode_dicom(data: bytes) -> Decoded:
     factor = _reduction(columns, rows)
     if frame.ndim == 3:  # colour (RGB after pydicom's YBR conversion): grey, and let the gate see the colour
         sample = frame[::factor, ::factor].astype(np.float32)
-        hsv = cv2.cvtColor(np.round(sample * (255 / max(float(sample.max()), 1))).astype(np.uint8), cv2.COLOR_RGB2HSV)
-        colourfulness = float(np.mean((hsv[..., 1] > 64) & (hsv[..., 2] > 40)))
+        colourfulness = _colourfulness(np.round(sample * (255 / max(float(sample.max()), 1))).astype(np.uint8))
         grey = _stretch(_reduce(frame, factor, lambda band: band.mean(axis=2)))
     else:
         # Modality LUT or rescale slope/intercept, then the VOI LUT or window (else the full range), row band by band

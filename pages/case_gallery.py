@@ -1,5 +1,3 @@
-from datetime import datetime, timezone
-
 import numpy as np
 import streamlit as st
 
@@ -77,7 +75,7 @@ def report(opacity: float) -> CaseReport:
     readings = {n: read(m, images[case], thresholds[n]) for n in names if (m := ui.model(n)) is not None}
     return CaseReport(title=f"Case report: PneumoniaMNIST test case #{case}", source="PneumoniaMNIST test split, 28×28",
                       model_input=images[case], square=big, readings=ui.model_readings(readings, thresholds, big, opacity),
-                      gate="", created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                      gate="")
 
 
 heatmap()

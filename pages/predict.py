@@ -1,5 +1,3 @@
-from datetime import datetime, timezone
-
 import streamlit as st
 
 import ui
@@ -73,7 +71,7 @@ def heatmaps() -> None:
         title="Case report: an X-ray read by the models", source=origin, model_input=model_input,
         square=display_image(original, max(shown.shape[0], min(1024, *original.shape))),  # up to 1024 px of the upload
         readings=ui.model_readings(readings, thresholds, shown, opacity), gate=gate,
-        created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), file_name=file_name if with_name else None), key="predict_report")
+        file_name=file_name if with_name else None), key="predict_report")
 
 
 heatmaps()
