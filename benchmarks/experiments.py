@@ -1,10 +1,12 @@
-"""The model experiments of issue 9: each a blind `train.py` run (validation only) with a recorded config.
+"""The model experiments: each a blind `train.py` run (validation only) with a recorded config.
 
     python benchmarks/experiments.py run [ID ...]     # train the runs not done yet, in order (resumable)
-    python benchmarks/experiments.py log              # rewrite the table in benchmarks/experiments.md from runs/*/card.json
+    python benchmarks/experiments.py log              # rewrite the tables in benchmarks/experiments.md from runs/*/
 
 Runs go to runs/<id>/ (not committed); their cards hold config, seed, wall time and validation figures only.
-The selection rule is written in benchmarks/experiments.md, above the table, before any run was made.
+Two studies, each with the selection rule written in benchmarks/experiments.md before its first run: better
+models at 28×28 (issue 9, scored on clean validation) and models that hold up under the perturbation suite
+(issue 12, scored on validation under core.perturbations.SUITE; the perturbed logits are kept in runs/<id>/).
 """
 
 import argparse
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from scipy.special import expit
+from safetensors.numpy import load_file, save_file
 
 from core.calibration import log_loss, temperature_scaled_log_loss
 from core.cards import Card
-from core.checkpoints import open_checkpoint
+from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
 from core.io import replace_between
 from core.metrics import metrics_at, roc_auc, threshold_for_sensitivity
 from core.reporting import markdown_table
@@ -29,6 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 RUNS = REPO / "runs"
 LOG = REPO / "benchmarks" / "experiments.md"
 START, END = "<!-- experiments:start (benchmarks/experiments.py log) -->", "<!-- experiments:end -->"
+ROBUST_START, ROBUST_END = "<!-- robustness:start (benchmarks/experiments.py log) -->", "<!-- robustness:end -->"
+PERTURBED_VAL = "perturbed_val.safetensors"  # a run's validation logits under every perturbation of the suite
 COSINE = ["schedule=cosine", "select_metric=last"]  # a cosine schedule ends where it is meant to: keep the last epoch
 XRAY = ["augmentation=xray"]
 NOFLIP = ["flip=False"]
@@ -55,6 +60,16 @@ EXPERIMENTS = {
     # the rule's step 4: four more seeds of the winning recipe
     **{f"cnn-report-noflip-seed{seed}": ("cnn", NOFLIP, None, seed) for seed in range(1, 5)},
 }
+FRAMING = ["augmentation=framing", "flip=False"]
+# issue 12: recipes whose augmentation covers the perturbation suite (core.data.augment_framing), scored under it
+ROBUST_EXPERIMENTS = {
+    "fr-cosine-40": ("cnn", FRAMING + COSINE, [40], 0),
+    "fr-cosine-40-ema": ("cnn", FRAMING + COSINE + ["ema_decay=0.998"], [40], 0),
+    "fr-cosine-80": ("cnn", FRAMING + COSINE, [80], 0),
+    "fr-plateau": ("cnn", FRAMING, None, 0),
+    "xray-noflip-cosine-40": ("cnn", XRAY + NOFLIP + COSINE, [40], 0),
+}
+EXPERIMENTS |= ROBUST_EXPERIMENTS
 
 
 def command(run_id: str, data_root: str | None) -> list[str]:
@@ -115,7 +130,8 @@ def validation_row(run_id: str, folder: Path) -> dict:
 
 
 def table() -> str:
-    rows = [validation_row(folder.name, folder) for folder in sorted(RUNS.glob("*/")) if (folder / "card.json").exists()]
+    rows = [validation_row(folder.name, folder) for folder in sorted(RUNS.glob("*/"))
+            if (folder / "card.json").exists() and folder.name not in ROBUST_EXPERIMENTS]
     rows += [ensemble_row(name, members) for name, members in ENSEMBLES.items()
              if all((RUNS / member / "card.json").exists() for member in members)]
     rows.sort(key=lambda r: r["val_log_loss_t"])
@@ -126,8 +142,68 @@ def table() -> str:
           f"{r['val_log_loss']:.4f}", f"{r['val_log_loss_t']:.4f}", f"{r['val_spec_at_95']:.3f}", r["test"]] for r in rows])
 
 
-def write_log() -> None:
-    replace_between(LOG, START, END, table())
+# issue 12's rule, step 3: the winner's seeds as one model (filled in once the winner is known)
+ROBUST_ENSEMBLES: dict[str, list[str]] = {}
+BASELINES = ("cnn", "resnet18", "cnn_noflip_x5")  # the committed checkpoints, scored the same way for reference
+
+
+def perturbed_validation(folder: Path, cache: Path, data_root: str | None) -> dict[str, np.ndarray]:
+    """A checkpoint's validation logits under every perturbation of the suite, computed once and kept in cache."""
+    if not cache.exists():
+        from core.data import load_dataset
+        from core.inference import load_model
+        from core.robustness import perturbed_logits
+
+        images = load_dataset(data_root).splits["val"].images[:, 0].numpy()
+        logits = perturbed_logits(load_model(open_checkpoint(folder)), images)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        save_file({name: values for name, values in logits.items()}, str(cache))
+    return load_file(str(cache))
+
+
+def _robust_scores(labels: np.ndarray, logits: dict[str, np.ndarray]) -> dict:
+    from core.robustness import suite_score
+
+    threshold = threshold_for_sensitivity(labels, expit(logits["clean"]), 0.95)
+    score = suite_score(labels, logits, threshold)
+    return {"val_auc": roc_auc(labels, expit(logits["clean"])), "worst": score.worst_balanced_accuracy, "weakest": score.weakest,
+            "mean": score.mean_balanced_accuracy, "log_loss": score.mean_log_loss}
+
+
+def robust_row(run_id: str, folder: Path, cache: Path, data_root: str | None, test: str) -> dict:
+    _, labels, _ = _validation(folder)
+    row = validation_row(run_id, folder) | {"test": test}
+    return row | _robust_scores(labels, perturbed_validation(folder, cache, data_root))
+
+
+def robust_ensemble_row(name: str, members: list[str], data_root: str | None) -> dict:
+    _, labels, _ = _validation(RUNS / members[0])
+    per_member = [perturbed_validation(RUNS / m, RUNS / m / PERTURBED_VAL, data_root) for m in members]
+    logits = {p: np.mean([member[p] for member in per_member], axis=0) for p in per_member[0]}
+    row = ensemble_row(name, members)
+    return row | _robust_scores(labels, logits)
+
+
+def robust_table(data_root: str | None) -> str:
+    rows = [robust_row(f"{name} (committed)", CHECKPOINTS_DIR / name, RUNS / f"committed-{name}" / PERTURBED_VAL, data_root,
+                       "baseline") for name in BASELINES]
+    rows += [robust_row(run_id, RUNS / run_id, RUNS / run_id / PERTURBED_VAL, data_root, "not looked at")
+             for run_id in ROBUST_EXPERIMENTS if (RUNS / run_id / "card.json").exists()]
+    rows += [robust_ensemble_row(name, members, data_root) for name, members in ROBUST_ENSEMBLES.items()
+             if all((RUNS / member / "card.json").exists() for member in members)]
+    rows.sort(key=lambda r: (-r["worst"], r["log_loss"]))
+    return markdown_table(
+        ["run", "model", "changes from the report's recipe", "epochs", "seed", "minutes", "clean val AUC",
+         "val worst balanced accuracy (rule)", "weakest perturbation", "val mean balanced accuracy",
+         "val mean log-loss, T from clean (tie-break)", "test"],
+        [[r["run"], r["model"], r["changes"], r["epochs"], r["seed"], f"{r['minutes']:.1f}", f"{r['val_auc']:.4f}",
+          f"{r['worst']:.3f}", r["weakest"], f"{r['mean']:.3f}", f"{r['log_loss']:.4f}", r["test"]] for r in rows])
+
+
+def write_log(data_root: str | None) -> None:
+    if any((RUNS / run_id / "card.json").exists() for run_id in EXPERIMENTS if run_id not in ROBUST_EXPERIMENTS):
+        replace_between(LOG, START, END, table())
+    replace_between(LOG, ROBUST_START, ROBUST_END, robust_table(data_root))
     print(f"updated {LOG}")
 
 
@@ -140,7 +216,7 @@ def main() -> None:
     unknown = set(args.ids) - set(EXPERIMENTS)
     if unknown:
         parser.error(f"unknown run(s) {sorted(unknown)}")
-    run(args.ids, args.data_root) if args.action == "run" else write_log()
+    run(args.ids, args.data_root) if args.action == "run" else write_log(args.data_root)
 
 
 if __name__ == "__main__":

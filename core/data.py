@@ -137,3 +137,48 @@ def augment_xray(images: torch.Tensor, generator: torch.Generator, flip: bool = 
     sigma = per_image(_uniform(n, 0, noise, generator))
     x = x + sigma * torch.randn(x.shape, generator=generator).to(device, images.dtype)
     return x.clamp(0, 1)
+
+
+def _gaussian_kernels(sigmas: torch.Tensor, radius: int = 3) -> torch.Tensor:
+    """(N, 1, 2r+1, 2r+1) normalised Gaussian kernels, one per sigma."""
+    offsets = torch.arange(-radius, radius + 1, dtype=sigmas.dtype, device=sigmas.device)
+    line = torch.exp(-offsets[None, :] ** 2 / (2 * sigmas[:, None] ** 2))
+    line = line / line.sum(dim=1, keepdim=True)
+    return (line[:, :, None] * line[:, None, :]).unsqueeze(1)
+
+
+def augment_framing(images: torch.Tensor, generator: torch.Generator, zoom: tuple[float, float] = (0.75, 1.3),
+                    max_shift_px: float = 3.0, max_degrees: float = 10.0, black_border_probability: float = 0.5,
+                    gamma: float = 1.45, contrast: tuple[float, float] = (0.75, 1.33), brightness: float = 0.12,
+                    blur_probability: float = 0.3, max_blur_sigma: float = 1.0, noise: float = 0.02) -> torch.Tensor:
+    """Augmentation that spans, and a little exceeds, the perturbation suite (core.perturbations): zoom in and out
+    (log-uniform), shifts in pixels, rotation; gamma (log-uniform in 1/gamma..gamma), contrast about the mean,
+    brightness; Gaussian blur for some images; sensor-like noise. No flips: a mirrored chest puts the heart right.
+
+    Beyond the picture a looser frame shows black (as the suite, and a padded upload) for some images and the
+    replicated edge (as a real radiograph continuing past the crop) for the others.
+    """
+    n, device = images.shape[0], images.device
+    scale = torch.exp(_uniform(n, math.log(zoom[0]), math.log(zoom[1]), generator))
+    angles = _uniform(n, -1, 1, generator) * math.radians(max_degrees)
+    shift = _uniform(2 * n, -1, 1, generator).view(2, n) * max_shift_px / (images.shape[-1] / 2)  # to grid units
+    cos, sin = torch.cos(angles) / scale, torch.sin(angles) / scale
+    # the grid maps output to input: content moves by +shift, so the input is read at output - shift
+    theta = torch.stack([torch.stack([cos, -sin, -shift[0]], 1), torch.stack([sin, cos, -shift[1]], 1)], 1)
+    grid = F.affine_grid(theta.to(device, images.dtype), list(images.shape), align_corners=False)
+    black = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    edge = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def per_image(values: torch.Tensor) -> torch.Tensor:
+        return values.to(device, images.dtype).view(n, 1, 1, 1)
+
+    x = torch.where(per_image(torch.rand(n, generator=generator)) < black_border_probability, black, edge).clamp(0, 1)
+    x = x.pow(per_image(torch.exp(_uniform(n, -1, 1, generator) * math.log(gamma))))
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * per_image(torch.exp(_uniform(n, math.log(contrast[0]), math.log(contrast[1]), generator))) + mean
+    x = (x + per_image(_uniform(n, -brightness, brightness, generator))).clamp(0, 1)
+    kernels = _gaussian_kernels(_uniform(n, 0.3, max_blur_sigma, generator)).to(device, images.dtype)
+    blurred = F.conv2d(F.pad(x, (3, 3, 3, 3), mode="reflect").view(1, n, *[s + 6 for s in x.shape[-2:]]), kernels, groups=n).view_as(x)
+    x = torch.where(per_image(torch.rand(n, generator=generator)) < blur_probability, blurred, x)
+    x = x + per_image(_uniform(n, 0, noise, generator)) * torch.randn(x.shape, generator=generator).to(device, images.dtype)
+    return x.clamp(0, 1)

@@ -16,11 +16,14 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from core.data import Split, augment, augment_xray, to_unit_float
+from core.data import Split, augment, augment_framing, augment_xray, to_unit_float
 from core.inference import predict_logits, probabilities
 from core.io import atomic_write
 from core.metrics import is_positive, roc_auc
 from core.registry import ModelSpec, Stage
+
+
+AUGMENTATIONS = ("report", "xray", "framing")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class TrainConfig:
     schedule: str = "plateau"  # "plateau": the report's ReduceLROnPlateau on validation loss; "cosine": per step to 0 in each stage
     plateau_patience: int = 3
     plateau_factor: float = 0.5
-    augmentation: str = "report"  # "report": flip + rotation; "xray": also intensity, shift, scale, blur and noise
+    augmentation: str = "report"  # "report": flip + rotation; "xray": also intensity, shift, scale, blur and noise;
+    # "framing": the perturbation suite's range of framing, shift, rotation and exposure, and more (core.data.augment_framing)
     flip: bool = True
     max_rotation_degrees: float = 10.0
     label_smoothing: float = 0.0
@@ -42,6 +46,12 @@ class TrainConfig:
     seed: int = 0
     amp: bool = False  # bf16 autocast for training and per-epoch validation; final predictions are always fp32
     select_metric: str = "val_auc"  # or "val_loss" (lowest), or "last" (the final epoch)
+
+    def __post_init__(self):
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {self.augmentation!r}; known: {', '.join(AUGMENTATIONS)}")
+        if self.augmentation == "framing" and self.flip:
+            raise ValueError("augmentation=framing never flips (a mirrored chest puts the heart on the right): set flip=False")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +111,8 @@ def _batches(split: Split, config: TrainConfig, generator: torch.Generator):
 def _augmented(images: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     if config.augmentation == "xray":
         return augment_xray(images, generator, flip=config.flip, max_degrees=config.max_rotation_degrees)
+    if config.augmentation == "framing":
+        return augment_framing(images, generator, max_degrees=config.max_rotation_degrees)
     return augment(images, generator, flip=config.flip, max_degrees=config.max_rotation_degrees)
 
 
