@@ -76,7 +76,11 @@ def _looks_like_dicom(data: bytes) -> bool:
     """A DICOM preamble ("DICM" at 128), or a preamble-less file starting with a group 0002 or 0008 element."""
     if data[128:132] == b"DICM":
         return True
-    return len(data) > 8 and int.from_bytes(data[:2], "little") in (0x0002, 0x0008) and int.from_bytes(data[2:4], "little") < 0x0100
+    if len(data) <= 8:
+        return False
+    little = int.from_bytes(data[:2], "little") in (0x0002, 0x0008) and int.from_bytes(data[2:4], "little") < 0x0100
+    big = data[:2] == b"\x00\x08" and int.from_bytes(data[2:4], "big") < 0x0100  # no File Meta, Explicit VR Big Endian
+    return little or big
 
 
 def _check_size(width: int, height: int, bits: int) -> None:
@@ -191,6 +195,22 @@ def _text(ds, keyword: str) -> str:
     return "".join(c for c in str(value if value is not None else "")[:32] if c.isprintable()).strip()
 
 
+def _infer_transfer_syntax(ds) -> None:
+    """Give a data set without a Transfer Syntax UID (no File Meta, as older archives hold) the one it was read in."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if getattr(ds, "file_meta", None) is None:
+        ds.file_meta = FileMetaDataset()
+    if ds.file_meta.get("TransferSyntaxUID"):
+        return
+    # pydicom guessed the encoding while reading; an encapsulated (compressed) image cannot be guessed and fails later
+    syntax = {(True, True): ImplicitVRLittleEndian, (False, True): ExplicitVRLittleEndian,
+              (False, False): ExplicitVRBigEndian}.get(ds.original_encoding)
+    if syntax is not None:
+        ds.file_meta.TransferSyntaxUID = syntax
+
+
 def _decode_dicom(data: bytes) -> Decoded:
     import pydicom  # only for DICOM uploads
     from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
@@ -208,10 +228,11 @@ def _decode_dicom(data: bytes) -> Decoded:
     _check_size(columns, rows, max(bits, int(ds.get("BitsAllocated") or 0)))
     facts = DicomFacts(_text(ds, "Modality"), _text(ds, "BodyPartExamined"), _text(ds, "ViewPosition"),
                        _text(ds, "PhotometricInterpretation"), rows, columns, int(ds.get("NumberOfFrames") or 1), bits)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)  # as the file declares it
     try:
+        _infer_transfer_syntax(ds)
         frame = pixel_array(ds, index=0)  # the first frame only, whatever the transfer syntax (pylibjpeg plugins)
     except Exception:  # noqa: BLE001
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         name = f" ({syntax.name})" if syntax is not None else ""
         raise ImageDecodeError(f"The image inside this DICOM file could not be decoded{name}.") from None
     factor = _reduction(columns, rows)

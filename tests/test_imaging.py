@@ -127,6 +127,38 @@ def test_dicom_monochrome1_comes_out_the_right_way_round(compressed, preamble):
     assert decoded.dicom.photometric == "MONOCHROME1"
 
 
+def _without_file_meta(pixels: np.ndarray, implicit_vr: bool, little_endian: bool) -> bytes:
+    """A CR chest DICOM as older archives hold it: no preamble, no "DICM", no File Meta (so no Transfer Syntax UID)."""
+    import io
+
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"  # Computed Radiography Image Storage
+    ds.Modality, ds.BodyPartExamined = "CR", "CHEST"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 10, 9, 0
+    ds.PixelData = pixels.astype("<u2" if little_endian else ">u2").tobytes()
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=False, implicit_vr=implicit_vr, little_endian=little_endian)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("implicit_vr, little_endian", [(True, True), (False, True), (False, False)],
+                         ids=["implicit-little", "explicit-little", "explicit-big"])
+def test_a_dicom_without_file_meta_decodes_in_the_encoding_it_was_written_in(implicit_vr, little_endian):
+    rows, columns = np.mgrid[:440, :440]
+    stored = (2 * rows + columns) * 1023 // (3 * 439)  # 0-1023 (10 bits), rows and columns told apart
+    data = _without_file_meta(stored, implicit_vr, little_endian)
+    assert data[128:132] != b"DICM" and int.from_bytes(data[:2], "little" if little_endian else "big") == 0x0008
+    decoded = decode(data)
+    assert (decoded.format, decoded.width, decoded.height, decoded.bits) == ("DICOM", 440, 440, 10)
+    assert np.array_equal(decoded.grey, 255 - np.round(stored * 255 / 1023).astype(np.uint8))  # MONOCHROME1: 0 is white
+    assert (decoded.dicom.modality, decoded.dicom.body_part, decoded.dicom.photometric) == ("CR", "CHEST", "MONOCHROME1")
+
+
 def test_a_multi_frame_dicom_reads_its_first_frame():
     decoded = decode(dicom(xray(9, 64), frames=3))
     assert decoded.frames == 3 and decoded.grey.shape == (64, 64)
