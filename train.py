@@ -20,16 +20,17 @@ from pathlib import Path
 
 import torch
 
-from core.cards import Card, DataRecord, TrainingRecord
+from core.cards import Card, ClassCounts, DataRecord, InitialisationRecord, LossRecord, TrainingRecord
 from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, save_checkpoint
 from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
 from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
 from core.models import (
-    WEIGHTS_FILE_ENV, SeedEnsemble, build_model, count_trainable_parameters, load_imagenet_weights, weights_to_bytes,
+    WEIGHTS_FILE_ENV, SeedEnsemble, count_trainable_parameters, load_imagenet_weights, new_model, weights_to_bytes,
 )
 from core.registry import REGISTRY, Stage, spec
-from core.training import TrainConfig, TrainResult, bf16_supported, describe_device, fit, pick_device
+from core.recipe import TrainConfig
+from core.training import TrainResult, bf16_supported, describe_device, fit, pick_device
 
 RESUME_FILE = "resume.pt"
 
@@ -73,21 +74,21 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def initialise(model, name: str, args) -> dict:
+def initialise(model, name: str, args) -> InitialisationRecord:
     """Load ImageNet weights when the registry entry wants them and they can be had; the card's record of it."""
     if not spec(name).imagenet:
-        return {"imagenet": False, "source": "random (trained from scratch, as the report)"}
+        return InitialisationRecord(imagenet=False, source="random (trained from scratch, as the report)")
     if isinstance(model, SeedEnsemble):  # each member is rebuilt on its own seed in fit_model
         raise SystemExit(f"error: {name}: ImageNet initialisation of seed-ensemble members is not supported")
     if args.pretrained == "none":
-        return {"imagenet": False, "source": "random", "reason": "--pretrained none"}
+        return InitialisationRecord(imagenet=False, source="random", reason="--pretrained none")
     try:
-        return {"imagenet": True} | load_imagenet_weights(model, args.weights_file)
+        return InitialisationRecord(imagenet=True, **load_imagenet_weights(model, args.weights_file))
     except (OSError, RuntimeError) as error:
         if args.pretrained == "imagenet":
             raise SystemExit(f"error: could not load ImageNet weights: {error}")
         print(f"warning: no ImageNet weights ({error}); training from random initialisation", file=sys.stderr)
-        return {"imagenet": False, "source": "random", "reason": f"ImageNet weights unavailable: {error}"}
+        return InitialisationRecord(imagenet=False, source="random", reason=f"ImageNet weights unavailable: {error}")
 
 
 def stages_for(name: str, imagenet: bool, epochs: list[int] | None) -> tuple[Stage, ...]:
@@ -100,7 +101,7 @@ def stages_for(name: str, imagenet: bool, epochs: list[int] | None) -> tuple[Sta
         for stage, n in zip(stages, epochs or [s.epochs for s in stages]))
 
 
-def departures(name: str, config: TrainConfig, initialisation: dict, subset) -> list[str]:
+def departures(name: str, config: TrainConfig, initialisation: InitialisationRecord, subset) -> list[str]:
     """Every way this run differs from the report's recipe, for the card and the README."""
     notes = [
         {"val_auc": "best epoch chosen by validation AUC (report: validation accuracy)",
@@ -108,7 +109,7 @@ def departures(name: str, config: TrainConfig, initialisation: dict, subset) -> 
          "last": "the last epoch's weights kept (report: the epoch with the best validation accuracy)"}[config.select_metric],
         "operating points chosen on validation, reported on test (report: chosen on test)",
     ]
-    if spec(name).imagenet and not initialisation["imagenet"]:
+    if spec(name).imagenet and not initialisation.imagenet:
         notes.append(f"from random initialisation, not ImageNet: stage 1 trains all layers at lr {config.stages[0].lr:g} (nothing to freeze)")
     if [s.epochs for s in config.stages] != [s.epochs for s in spec(name).stages]:
         notes.append(f"epochs per stage {[s.epochs for s in config.stages]} (recipe: {[s.epochs for s in spec(name).stages]})")
@@ -135,13 +136,13 @@ def train_command(args) -> None:
     print(f"data: {dataset.path} (sha256 {dataset.sha256[:12]}…), train {train.class_counts()}, val {val.class_counts()} (normal, pneumonia)")
 
     torch.manual_seed(args.seed)  # the same random initialisation every run
-    model = build_model(name)
+    model = new_model(name)
     initialisation = initialise(model, name, args)
     overrides = parse_overrides(args.set) | {"seed": args.seed, "amp": args.amp == "auto" and bf16_supported(device)}
     if args.no_flip:
         overrides["flip"] = False
     try:
-        config = TrainConfig.for_model(spec(name), **overrides, stages=stages_for(name, initialisation["imagenet"], args.epochs))
+        config = TrainConfig.for_model(spec(name), **overrides, stages=stages_for(name, initialisation.imagenet, args.epochs))
     except ValueError as error:
         raise SystemExit(f"error: {error}")
 
@@ -149,7 +150,7 @@ def train_command(args) -> None:
         for stale in out.glob("resume*.pt"):
             stale.unlink()
     print(f"{spec(name).display_name}: {count_trainable_parameters(model):,} trainable parameters, "
-          f"init {initialisation['source']}, device {describe_device(device)}, bf16 autocast {config.amp}")
+          f"init {initialisation.source}, device {describe_device(device)}, bf16 autocast {config.amp}")
     started = datetime.now(timezone.utc)
     result, member_best_epochs = fit_model(model, train, val, config, device, out)
 
@@ -160,13 +161,14 @@ def train_command(args) -> None:
     card = Card(
         name=name,
         architecture=spec(name).architecture,
+        architecture_options=dict(spec(name).options),
         input=spec(name).input,
         trainable_parameters=count_trainable_parameters(model),
         initialisation=initialisation,
-        config=config.as_dict(),
-        loss={"pos_weight": result.pos_weight, "formula": "weight_factor * N_normal / N_pneumonia (report Eq. 4)"},
+        config=config,
+        loss=LossRecord(result.pos_weight, "weight_factor * N_normal / N_pneumonia (report Eq. 4)"),
         data=DataRecord(file=DATA_FILE, sha256=dataset.sha256,
-                        class_counts={split: dict(zip(("normal", "pneumonia"), data.class_counts())) for split, data in dataset.splits.items()}),
+                        class_counts={split: ClassCounts(*data.class_counts()) for split, data in dataset.splits.items()}),
         training=TrainingRecord(
             device=describe_device(device), torch=torch.__version__, started=started.isoformat(timespec="seconds"),
             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), epoch_seconds_total=result.seconds,
@@ -197,7 +199,7 @@ def fit_model(model, train, val, config: TrainConfig, device, out: Path) -> tupl
                      resume_path=out / f"resume-{index}.pt")
         model.members[index].load_state_dict(result.best_state)
         results.append(result)
-    history = [record | {"member": index} for index, result in enumerate(results) for record in result.history]
+    history = [dataclasses.replace(record, member=index) for index, result in enumerate(results) for record in result.history]
     combined = TrainResult(history, results[0].best_epoch, model.state_dict(), sum(r.seconds for r in results), results[0].pos_weight)
     return combined, [result.best_epoch for result in results]
 

@@ -26,7 +26,7 @@ from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
 from core.io import replace_between
 from core.metrics import metrics_at, roc_auc, threshold_for_sensitivity
 from core.reporting import markdown_table
-from core.training import TrainConfig
+from core.recipe import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = REPO / "runs"
@@ -120,10 +120,10 @@ def ensemble_row(name: str, members: list[str]) -> dict:
 def validation_row(run_id: str, folder: Path) -> dict:
     card, labels, logits = _validation(folder)
     report = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING and f.name not in ("seed", "amp")}
-    changed = [f"{k}={card.config[k]}" for k, v in report.items() if card.config[k] != v]
+    changed = [f"{k}={getattr(card.config, k)}" for k, v in report.items() if getattr(card.config, k) != v]
     return {
         "run": run_id, "model": card.name, "changes": ", ".join(changed) or "(report recipe)",
-        "epochs": "+".join(str(s["epochs"]) for s in card.config["stages"]), "seed": card.config["seed"],
+        "epochs": "+".join(str(s.epochs) for s in card.config.stages), "seed": card.config.seed,
         "minutes": card.training.epoch_seconds_total / 60, "best_epoch": card.training.best_epoch,
         "test": "not looked at" if card.metrics.test is None else f"AUC {card.metrics.test.auc:.3f}",
     } | _scores(labels, logits)

@@ -15,14 +15,14 @@ import torch
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
 from core.data import augment
 from core.inference import gradcam, load_model
-from core.models import build_model
+from core.models import new_model
 from core.registry import spec
 from core.training import bf16_supported, describe_device
 
 
 def training_images_per_second(name: str, device: torch.device, steps: int) -> float:
     batch_size = spec(name).batch_size
-    model = build_model(name).to(device, memory_format=torch.channels_last).train()
+    model = new_model(name).to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     images, labels = torch.rand(batch_size, 1, 28, 28, device=device), torch.rand(batch_size, 1, device=device).round()

@@ -10,7 +10,9 @@ import types
 import typing
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2
+from core.recipe import TrainConfig
+
+SCHEMA_VERSION = 3
 
 
 class CardError(ValueError):
@@ -18,10 +20,47 @@ class CardError(ValueError):
 
 
 @dataclass(frozen=True)
+class ClassCounts:
+    normal: int
+    pneumonia: int
+
+
+@dataclass(frozen=True)
 class DataRecord:
     file: str
     sha256: str
-    class_counts: dict[str, dict[str, int]]  # split -> {"normal": n, "pneumonia": n}
+    class_counts: dict[str, ClassCounts]  # per split
+
+
+@dataclass(frozen=True)
+class InitialisationRecord:
+    """Where the weights started: ImageNet (from a local file or torchvision) or random, and why if not as asked."""
+
+    imagenet: bool
+    source: str
+    reason: str = ""  # why random where ImageNet was wanted
+    file: str = ""  # a local weights file's name and sha256
+    sha256: str = ""
+    weights: str = ""  # torchvision's weights enum
+
+
+@dataclass(frozen=True)
+class LossRecord:
+    pos_weight: float
+    formula: str
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    stage: str
+    lr: float
+    train_loss: float
+    val_loss: float
+    val_auc: float
+    val_accuracy: float
+    seconds: float
+    member: int | None = None  # a seed ensemble's member
 
 
 @dataclass(frozen=True)
@@ -32,7 +71,7 @@ class TrainingRecord:
     finished: str
     epoch_seconds_total: float
     best_epoch: int  # for a seed ensemble, its first member's
-    history: list[dict]  # one record per epoch: stage, lr, losses, validation AUC and accuracy, seconds (and member)
+    history: list[EpochRecord]
     member_best_epochs: list[int] | None = None  # a seed ensemble's, one per member
 
 
@@ -65,14 +104,26 @@ class CalibrationRecord:
 
 
 @dataclass(frozen=True)
+class RobustnessRecord:
+    """The model's logits under every perturbation of core.perturbations.SUITE (perturbed.csv, checked by its sha256),
+    and the selection score of benchmarks/experiments.md at the operating point the app opens at, per split."""
+
+    perturbations: tuple[str, ...]
+    predictions_sha256: str
+    worst_balanced_accuracy: dict[str, float]
+    weakest: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Card:
     name: str  # registry name
-    architecture: str
+    architecture: str  # a class in core.models, built with architecture_options: the network is made from the card
+    architecture_options: dict
     input: str
     trainable_parameters: int
-    initialisation: dict
-    config: dict
-    loss: dict
+    initialisation: InitialisationRecord
+    config: TrainConfig
+    loss: LossRecord
     data: DataRecord
     training: TrainingRecord
     departures_from_report: list[str]
@@ -82,6 +133,7 @@ class Card:
     file_size_bytes: int = 0
     schema_version: int = SCHEMA_VERSION
     calibration: CalibrationRecord | None = None
+    robustness: RobustnessRecord | None = None
 
     @property
     def opening_threshold(self) -> float:
@@ -116,7 +168,10 @@ def _build(cls, data, where: str):
     if unknown or missing:
         raise CardError(f"{where} is not a card of schema {SCHEMA_VERSION} "
                         f"(missing {sorted(missing) or 'nothing'}, unknown {sorted(unknown) or 'nothing'})")
-    return cls(**{name: _value(hints[name], value, f"{where}.{name}") for name, value in data.items()})
+    try:
+        return cls(**{name: _value(hints[name], value, f"{where}.{name}") for name, value in data.items()})
+    except ValueError as error:  # a record's own check (e.g. an unknown augmentation in the recipe)
+        raise CardError(f"{where}: {error}") from None
 
 
 def _value(hint, value, where: str):
@@ -126,11 +181,16 @@ def _value(hint, value, where: str):
     kind = options[0]
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, where)
-    base = typing.get_origin(kind) or kind
-    if base is tuple:
+    base, arguments = typing.get_origin(kind) or kind, typing.get_args(kind)
+    if base in (tuple, list):
         if not isinstance(value, list):
             raise CardError(f"{where} should be a list")
-        return tuple(value)
+        items = [_value(arguments[0], item, f"{where}[{i}]") for i, item in enumerate(value)] if arguments else value
+        return tuple(items) if base is tuple else items
+    if base is dict and arguments:
+        if not isinstance(value, dict):
+            raise CardError(f"{where} should be an object")
+        return {key: _value(arguments[1], item, f"{where}.{key}") for key, item in value.items()}
     if base is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, base) or (base is int and isinstance(value, bool)):

@@ -70,6 +70,10 @@ def _verified(path: Path, expected: str, name: str, what: str) -> bytes:
     return data
 
 
+def _described(architecture: str, options) -> str:
+    return architecture + "(" + ", ".join(f"{key}={value!r}" for key, value in options.items()) + ")"
+
+
 def open_checkpoint(folder: Path, expected_name: str | None = None) -> Checkpoint:
     """Read and check a checkpoint folder: a valid card (of expected_name, if given), predictions and weights whose
     sha256 match it."""
@@ -84,6 +88,11 @@ def open_checkpoint(folder: Path, expected_name: str | None = None) -> Checkpoin
         raise CheckpointError(f"The checkpoint in {folder.name}/ cannot be used: {error}.") from None
     if card.name not in REGISTRY or expected_name not in (None, card.name):
         raise CheckpointError(f"The checkpoint in {folder.name}/ is of model {card.name!r}, not the {expected_name or 'registry'}'s.")
+    entry = spec(card.name)
+    if (card.architecture, card.architecture_options) != (entry.architecture, dict(entry.options)):
+        raise CheckpointError(f"The {entry.display_name} checkpoint holds a {_described(card.architecture, card.architecture_options)}, "
+                              f"but the registry now describes a {_described(entry.architecture, entry.options)}: "
+                              "retrain the model or restore its registry entry.")
     csv = _verified(folder / PREDICTIONS_FILE, card.predictions_sha256, card.name, "predictions")
     predictions = pd.read_csv(io.BytesIO(csv))
     checkpoint = Checkpoint(folder, card, predictions)

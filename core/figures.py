@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.calibration import Reliability
+from core.cards import ClassCounts, EpochRecord
 from core.metrics import Sweep
 from core.reporting import CLASS_NAMES
 
@@ -76,31 +77,31 @@ def threshold_sweep_figure(sweep: Sweep, threshold: float) -> go.Figure:
     return figure.update_layout(title="Metrics against threshold", height=420, legend=dict(orientation="h", y=-0.2), **_LAYOUT)
 
 
-def training_history_figure(history: Sequence[Mapping]) -> go.Figure:
+def training_history_figure(history: Sequence[EpochRecord]) -> go.Figure:
     """Losses and validation AUC per epoch, stages shaded apart; one set of lines per seed-ensemble member."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation AUC"))
-    members = sorted({h.get("member", 0) for h in history})
+    members = sorted({h.member or 0 for h in history})
     for member in members:
-        records = [h for h in history if h.get("member", 0) == member]
-        epochs = [h["epoch"] for h in records]
+        records = [h for h in history if (h.member or 0) == member]
+        epochs = [h.epoch for h in records]
         for key, label, colour, column in (("train_loss", "train loss", "#2b6777", 1), ("val_loss", "validation loss", "#c26d3a", 1),
                                            ("val_auc", "validation AUC", "#6c5b7b", 2)):
-            figure.add_trace(go.Scatter(x=epochs, y=[h[key] for h in records], name=label, legendgroup=label,
+            figure.add_trace(go.Scatter(x=epochs, y=[getattr(h, key) for h in records], name=label, legendgroup=label,
                                         showlegend=member == members[0], line=dict(color=colour, width=2 if len(members) == 1 else 1)),
                              1, column)
     for previous, current in zip(history, history[1:]):
-        if current["stage"] != previous["stage"] and current.get("member", 0) == previous.get("member", 0):
-            figure.add_vline(x=current["epoch"] - 0.5, line=dict(color="#9aa5ab", dash="dot"))
+        if current.stage != previous.stage and current.member == previous.member:
+            figure.add_vline(x=current.epoch - 0.5, line=dict(color="#9aa5ab", dash="dot"))
     figure.update_xaxes(title="Epoch")
     return figure.update_layout(height=300, legend=dict(orientation="h", y=-0.3), **_LAYOUT)
 
 
-def class_counts_figure(class_counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
+def class_counts_figure(class_counts: Mapping[str, ClassCounts]) -> go.Figure:
     """Normal and pneumonia images per split."""
     splits = list(class_counts)
     figure = go.Figure()
     for key, colour in (("normal", "#2b6777"), ("pneumonia", "#c26d3a")):
-        values = [class_counts[split][key] for split in splits]
+        values = [getattr(class_counts[split], key) for split in splits]
         figure.add_trace(go.Bar(x=splits, y=values, name=key.capitalize(), marker_color=colour, text=values, textposition="outside"))
     figure.update_yaxes(title="Images")
     return figure.update_layout(barmode="group", height=320, **_LAYOUT)

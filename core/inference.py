@@ -22,7 +22,7 @@ from core.models import model_from_bytes
 
 def load_model(checkpoint: Checkpoint) -> nn.Module:
     """The checkpoint's model, its weights checked against the card, in eval mode and read-only (no gradients)."""
-    return model_from_bytes(checkpoint.name, checkpoint.weights()).requires_grad_(False)
+    return model_from_bytes(checkpoint.card, checkpoint.weights()).requires_grad_(False)
 
 
 def image_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -74,7 +74,7 @@ def failure_modes(card: Card, evidence: Evidence) -> list[str]:
 def tripod_ai(card: Card, evidence: Evidence) -> pd.DataFrame:
     """The TRIPOD+AI (Collins et al., BMJ 2024) items a public-data demonstration can address, and where."""
     counts = card.data.class_counts
-    total = {split: c["normal"] + c["pneumonia"] for split, c in counts.items()}
+    total = {split: c.normal + c.pneumonia for split, c in counts.items()}
     record = card.calibration
     items = [
         ("Title/abstract: identify the study as developing and evaluating a prediction model", f"{spec(card.name).display_name}, diagnostic, binary (pneumonia vs normal)."),
@@ -82,9 +82,9 @@ def tripod_ai(card: Card, evidence: Evidence) -> pd.DataFrame:
         ("Participants", POPULATION),
         ("Outcome", "Pneumonia as labelled by the source dataset (no reference standard beyond it)."),
         ("Predictors", f"Image pixels only: {card.input}."),
-        ("Sample size", "; ".join(f"{split} {total[split]} ({c['pneumonia']} pneumonia)" for split, c in counts.items()) + "."),
+        ("Sample size", "; ".join(f"{split} {total[split]} ({c.pneumonia} pneumonia)" for split, c in counts.items()) + "."),
         ("Missing data", "None: every image has a label."),
-        ("Analytical methods", f"{spec(card.name).description} Class-weighted BCE (pos_weight {card.loss['pos_weight']:.3f}); "
+        ("Analytical methods", f"{spec(card.name).description} Class-weighted BCE (pos_weight {card.loss.pos_weight:.3f}); "
                                f"weights kept at epoch {kept_epochs(card)}; thresholds chosen on validation."),
         ("Model performance", f"Test AUC {card.metrics.test.auc:.3f} (95% CI {card.metrics.test.auc_ci95[0]:.3f}–{card.metrics.test.auc_ci95[1]:.3f}); "
                               "sensitivity, specificity, PPV and NPV with bootstrap CIs above; decision curve on its own page."),

@@ -8,6 +8,7 @@ forward pass at the Grad-CAM layer (forward_features, then forward_head), so Gra
 import hashlib
 import os
 from pathlib import Path
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
+from core.cards import Card
 from core.registry import spec
 
 WEIGHTS_FILE_ENV = "RESNET18_WEIGHTS"
@@ -130,7 +132,7 @@ class SeedEnsemble(nn.Module):
         self.members = nn.ModuleList(self.new_member() for _ in range(count))
 
     def new_member(self) -> nn.Module:
-        return globals()[self.member](**self.options)
+        return build_model(self.member, self.options)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(images))
@@ -143,19 +145,27 @@ class SeedEnsemble(nn.Module):
         return torch.stack([member.forward_head(part) for member, part in zip(self.members, parts)]).mean(dim=0)
 
 
-def build_model(name: str) -> nn.Module:
-    """A fresh (randomly initialised) model for a registry entry."""
+ARCHITECTURES = {cls.__name__: cls for cls in (CustomCNN, ResNet18Classifier, SeedEnsemble)}
+
+
+def build_model(architecture: str, options: Mapping) -> nn.Module:
+    """A fresh (randomly initialised) network: a class of this module and its keyword arguments."""
+    return ARCHITECTURES[architecture](**options)
+
+
+def new_model(name: str) -> nn.Module:
+    """A fresh network for a registry entry (what train.py trains)."""
     entry = spec(name)
-    return globals()[entry.architecture](**entry.options)
+    return build_model(entry.architecture, entry.options)
 
 
 def weights_to_bytes(model: nn.Module) -> bytes:
     return save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
 
 
-def model_from_bytes(name: str, weights: bytes) -> nn.Module:
-    """Rebuild a registry model from safetensors bytes (no unpickling), in eval mode on the CPU."""
-    model = build_model(name)
+def model_from_bytes(card: Card, weights: bytes) -> nn.Module:
+    """The network the card describes, with safetensors weights (no unpickling), in eval mode on the CPU."""
+    model = build_model(card.architecture, card.architecture_options)
     model.load_state_dict(load_safetensors(weights))
     return model.eval()
 

@@ -110,7 +110,7 @@ def kept_epochs(card: Card) -> str:
 
 def initialisation_text(card: Card) -> str:
     init = card.initialisation
-    return "ImageNet (" + init["source"] + ")" if init["imagenet"] else "random (trained from scratch)"
+    return f"ImageNet ({init.source})" if init.imagenet else "random (trained from scratch)"
 
 
 def model_overview_table(cards: Sequence[Card]) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import copy
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,50 +20,9 @@ from core.data import Split, augment, augment_framing, augment_xray, to_unit_flo
 from core.inference import predict_logits, probabilities
 from core.io import atomic_write
 from core.metrics import is_positive, roc_auc
-from core.registry import ModelSpec, Stage
-
-
-AUGMENTATIONS = ("report", "xray", "framing")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    stages: tuple[Stage, ...]
-    batch_size: int
-    weight_factor: float = 0.5
-    weight_decay: float = 1e-4
-    schedule: str = "plateau"  # "plateau": the report's ReduceLROnPlateau on validation loss; "cosine": per step to 0 in each stage
-    plateau_patience: int = 3
-    plateau_factor: float = 0.5
-    augmentation: str = "report"  # "report": flip + rotation; "xray": also intensity, shift, scale, blur and noise;
-    # "framing": the perturbation suite's range of framing, shift, rotation and exposure, and more (core.data.augment_framing)
-    flip: bool = True
-    max_rotation_degrees: float = 10.0
-    label_smoothing: float = 0.0
-    mixup_alpha: float = 0.0
-    balanced_sampling: bool = False  # draw each batch half normal, half pneumonia (the loss weight then sees 1:1)
-    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
-    seed: int = 0
-    amp: bool = False  # bf16 autocast for training and per-epoch validation; final predictions are always fp32
-    select_metric: str = "val_auc"  # or "val_loss" (lowest), or "last" (the final epoch)
-
-    def __post_init__(self):
-        if self.augmentation not in AUGMENTATIONS:
-            raise ValueError(f"unknown augmentation {self.augmentation!r}; known: {', '.join(AUGMENTATIONS)}")
-        if self.augmentation == "framing" and self.flip:
-            raise ValueError("augmentation=framing never flips (a mirrored chest puts the heart on the right): set flip=False")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def for_model(cls, entry: ModelSpec, **overrides) -> "TrainConfig":
-        """The registry entry's recipe (its stages, batch size and training fields), then overrides."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{"stages": entry.stages, "batch_size": entry.batch_size} | dict(entry.training) | overrides)
+from core.cards import EpochRecord
+from core.recipe import TrainConfig
+from core.registry import Stage
 
 
 def positive_class_weight(n_normal: int, n_pneumonia: int, factor: float) -> float:
@@ -77,7 +36,7 @@ def positive_class_weight(n_normal: int, n_pneumonia: int, factor: float) -> flo
 
 @dataclass
 class TrainResult:
-    history: list[dict]
+    history: list[EpochRecord]
     best_epoch: int
     best_state: dict
     seconds: float
@@ -157,8 +116,8 @@ def _validate(model, split: Split, loss_fn, config: TrainConfig, device) -> dict
     }
 
 
-def _score(record: dict, metric: str) -> float:
-    return {"val_auc": record["val_auc"], "val_loss": -record["val_loss"], "last": record["epoch"]}[metric]
+def _score(record: EpochRecord, metric: str) -> float:
+    return {"val_auc": record.val_auc, "val_loss": -record.val_loss, "last": record.epoch}[metric]
 
 
 def _scheduler(optimizer, config: TrainConfig, stage: Stage, steps_per_epoch: int):
@@ -191,6 +150,7 @@ def fit(model: nn.Module, train: Split, val: Split, config: TrainConfig, device:
         if ema is not None:
             ema.load_state_dict(saved["ema"])
         progress = _Progress(**saved["progress"])
+        progress.history = [EpochRecord(**record) for record in progress.history]
         torch.set_rng_state(saved["torch_rng"])
         generator.set_state(saved["generator_rng"])
         log(f"resuming after epoch {progress.epoch}")
@@ -214,21 +174,20 @@ def fit(model: nn.Module, train: Split, val: Split, config: TrainConfig, device:
             lr = optimizer.param_groups[0]["lr"]
             train_loss = _run_epoch(model, train, loss_fn, optimizer, scheduler, ema, config, device, generator)
             evaluated = model if ema is None else ema.module
-            record = {"epoch": progress.epoch + 1, "stage": stage.name, "lr": lr, "train_loss": train_loss}
-            record |= _validate(evaluated, val, loss_fn, config, device)
+            validation = _validate(evaluated, val, loss_fn, config, device)
             if config.schedule == "plateau":
-                scheduler.step(record["val_loss"])
-            record["seconds"] = time.perf_counter() - started
+                scheduler.step(validation["val_loss"])
+            record = EpochRecord(progress.epoch + 1, stage.name, lr, train_loss, **validation, seconds=time.perf_counter() - started)
             progress.epoch += 1
-            progress.seconds += record["seconds"]
+            progress.seconds += record.seconds
             progress.history.append(record)
             score = _score(record, config.select_metric)
             if score > progress.best_score:
                 progress.best_score, progress.best_epoch = score, progress.epoch
                 progress.best_state = copy.deepcopy(evaluated.state_dict())
             log(f"epoch {progress.epoch:2d}/{total_epochs} {stage.name:<15} lr {lr:.1e}  train_loss {train_loss:.4f}  "
-                f"val_loss {record['val_loss']:.4f}  val_auc {record['val_auc']:.4f}  "
-                f"val_acc {record['val_accuracy']:.4f}  {record['seconds']:.1f}s"
+                f"val_loss {record.val_loss:.4f}  val_auc {record.val_auc:.4f}  "
+                f"val_acc {record.val_accuracy:.4f}  {record.seconds:.1f}s"
                 + ("  *best" if progress.best_epoch == progress.epoch else ""))
             if resume_path is not None:
                 state = {

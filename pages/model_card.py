@@ -26,12 +26,12 @@ st.header("Out of scope")
 st.markdown(OUT_OF_SCOPE)
 st.header("Training data and population")
 counts = card.data.class_counts
-st.markdown(POPULATION + " " + "; ".join(f"{split}: {c['normal']} normal, {c['pneumonia']} pneumonia" for split, c in counts.items()) + ".")
+st.markdown(POPULATION + " " + "; ".join(f"{split}: {c.normal} normal, {c.pneumonia} pneumonia" for split, c in counts.items()) + ".")
 st.header("Training recipe, and where it departs from the report")
-stages = ", then ".join(f"{s['epochs']} epochs at learning rate {s['lr']:g} ({s['name'].replace('_', ' ')})" for s in card.config["stages"])
+stages = ", then ".join(f"{s.epochs} epochs at learning rate {s.lr:g} ({s.name.replace('_', ' ')})" for s in card.config.stages)
 members = card.training.member_best_epochs
 each = f"; each of {len(members)} members trained so, on its own seed" if members else ""
-st.markdown(f"Adam, batch {card.config['batch_size']}, {stages}{each}; class-weighted BCE (pos_weight {card.loss['pos_weight']:.3f}).")
+st.markdown(f"Adam, batch {card.config.batch_size}, {stages}{each}; class-weighted BCE (pos_weight {card.loss.pos_weight:.3f}).")
 st.markdown("\n".join(f"- {note}" for note in card.departures_from_report))
 st.header("Performance on test, at the operating points chosen on validation")
 st.markdown(f"AUC {card.metrics.test.auc:.3f} (95% CI {card.metrics.test.auc_ci95[0]:.3f}–{card.metrics.test.auc_ci95[1]:.3f}); "

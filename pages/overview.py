@@ -21,7 +21,7 @@ st.markdown(
 st.header("The data")
 counts = ui.card(names[0]).data.class_counts
 left, right = st.columns([3, 2])
-sizes = {split: c["normal"] + c["pneumonia"] for split, c in counts.items()}
+sizes = {split: c.normal + c.pneumonia for split, c in counts.items()}
 total = sum(sizes.values())
 gap = "; ".join(f"{ui.display_name(n)} AUC {ui.card(n).metrics.val.auc:.3f} on validation, "
                 f"{ui.card(n).metrics.test.auc:.3f} on test" for n in names)
@@ -33,7 +33,7 @@ left.markdown(
     f"and it shows: {gap}. Thresholds are chosen on validation and judged on test."
 )
 left.table(pd.DataFrame(
-    [{"Split": split, "Normal": c["normal"], "Pneumonia": c["pneumonia"], "Pneumonia share": f"{c['pneumonia'] / (c['normal'] + c['pneumonia']):.1%}"}
+    [{"Split": split, "Normal": c.normal, "Pneumonia": c.pneumonia, "Pneumonia share": f"{c.pneumonia / (c.normal + c.pneumonia):.1%}"}
      for split, c in counts.items()]).set_index("Split"))
 with right:
     ui.chart(class_counts_figure(counts), key="class_counts")

@@ -31,7 +31,7 @@ def test_card_describes_the_weights(folder):
     assert count_trainable_parameters(load_model(checkpoint).requires_grad_(True)) == card.trainable_parameters
     assert len(card.data.sha256) == 64 and card.training.device
     members = len(card.training.member_best_epochs or [card.training.best_epoch])  # a seed ensemble trains each member
-    assert len(card.training.history) == members * sum(stage["epochs"] for stage in card.config["stages"])
+    assert len(card.training.history) == members * sum(stage.epochs for stage in card.config.stages)
     assert Card.from_json(card.to_json()) == card
 
 
@@ -71,6 +71,11 @@ def _flip_bytes(path, count: int = 4096):
     path.write_bytes(bytes(data))
 
 
+def _edit_card(folder, **changes):
+    card = json.loads((folder / CARD_FILE).read_text())
+    (folder / CARD_FILE).write_text(json.dumps(card | changes))
+
+
 DAMAGE = {
     "flipped weight bytes": (lambda f: _flip_bytes(f / WEIGHTS_FILE), "weights (model.safetensors) do not match its card"),
     "truncated weights": (lambda f: (f / WEIGHTS_FILE).write_bytes((f / WEIGHTS_FILE).read_bytes()[:1000]), "do not match its card"),
@@ -80,6 +85,14 @@ DAMAGE = {
     "card missing a field": (lambda f: (f / CARD_FILE).write_text(json.dumps({k: v for k, v in json.loads((f / CARD_FILE).read_text()).items() if k != "metrics"})),
                              "missing ['metrics']"),
     "missing predictions": (lambda f: (f / PREDICTIONS_FILE).unlink(), "has no predictions file"),
+    "card of another architecture": (lambda f: _edit_card(f, architecture="ResNet18Classifier"),
+                                     "holds a ResNet18Classifier(), but the registry now describes a CustomCNN()"),
+    "card with other architecture options": (lambda f: _edit_card(f, architecture_options={"input_size": 28}),
+                                             "holds a CustomCNN(input_size=28), but the registry now describes a CustomCNN()"),
+    "card with an unknown augmentation": (lambda f: _edit_card(f, config=json.loads((f / CARD_FILE).read_text())["config"] | {"augmentation": "magic"}),
+                                          "card.config: unknown augmentation 'magic'"),
+    "card with a mistyped history": (lambda f: _edit_card(f, training=json.loads((f / CARD_FILE).read_text())["training"] | {"history": [{"epoch": 1}]}),
+                                     "card.training.history[0] is not a card of schema"),
     "edited predictions": (lambda f: (f / PREDICTIONS_FILE).write_text((f / PREDICTIONS_FILE).read_text().replace("val,0,1", "val,0,0")),
                            "predictions (predictions.csv) do not match its card"),
 }
@@ -93,6 +106,19 @@ def test_a_damaged_checkpoint_is_refused_with_one_clear_sentence(cnn_copy, damag
         open_checkpoint(cnn_copy)
     message = str(error.value)
     assert "\n" not in message and message.endswith(".") and "Traceback" not in message
+
+
+def test_the_network_is_built_from_the_card_not_from_todays_registry(cnn_copy, monkeypatch):
+    import core.registry
+    from core.models import CustomCNN
+
+    checkpoint = open_checkpoint(cnn_copy)
+    entry = core.registry.REGISTRY["cnn"]
+    edited = core.registry.REGISTRY | {"cnn": dataclasses.replace(entry, architecture="SeedEnsemble", options={"member": "CustomCNN", "count": 2})}
+    monkeypatch.setattr(core.registry, "REGISTRY", edited)
+    assert type(load_model(checkpoint)) is CustomCNN  # from the card, whatever the registry says now
+    with pytest.raises(CheckpointError, match=r"holds a CustomCNN\(\), but the registry now describes a SeedEnsemble\(member='CustomCNN', count=2\)"):
+        open_checkpoint(cnn_copy)
 
 
 def test_weights_changed_after_opening_are_refused_at_load(cnn_copy):

@@ -3,7 +3,7 @@ from fnmatch import fnmatch
 import pytest
 import torch
 
-from core.models import CustomCNN, ResNet18Classifier, build_model, count_trainable_parameters, load_imagenet_weights
+from core.models import CustomCNN, ResNet18Classifier, count_trainable_parameters, load_imagenet_weights, new_model
 from core.registry import REGISTRY, UnknownModelError, spec
 
 
@@ -69,7 +69,7 @@ def test_every_registry_model_ends_its_feature_map_at_the_registry_cam_layer(nam
     """forward_features/forward_head split the forward pass exactly at spec.cam_layer (what Grad-CAM reads); for a seed
     ensemble, every member's layer, stacked along channels in member order."""
     torch.manual_seed(0)
-    model = build_model(name).eval()
+    model = new_model(name).eval()
     images = torch.rand(2, 1, 28, 28)
     layers = [module for path, module in model.named_modules() if fnmatch(path, spec(name).cam_layer)]
     seen = []
@@ -85,4 +85,4 @@ def test_every_registry_model_ends_its_feature_map_at_the_registry_cam_layer(nam
 
 def test_an_unknown_model_is_refused_not_given_another_recipe():
     with pytest.raises(UnknownModelError, match="unknown model 'vgg16'; the registry knows cnn, resnet18, "):
-        build_model("vgg16")
+        new_model("vgg16")

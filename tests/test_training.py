@@ -4,12 +4,14 @@ import pytest
 import torch
 
 import train
+from core.cards import ClassCounts
 from core.checkpoints import open_checkpoint
 from core.data import load_dataset
 from core.inference import load_model, predictions_frame
 from core.models import CustomCNN
 from core.registry import Stage
-from core.training import TrainConfig, fit, positive_class_weight
+from core.recipe import TrainConfig
+from core.training import fit, positive_class_weight
 
 
 def test_positive_class_weight_follows_equation_4():
@@ -33,7 +35,7 @@ def test_resumed_training_ends_exactly_where_an_uninterrupted_run_does(synthetic
     lines = []
     resumed = fit(CustomCNN(), splits["train"], splits["val"], _config(2), device, resume_path=resume, log=lines.append)
     assert lines[0] == "resuming after epoch 1" and len(lines) == 2
-    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]
+    assert [h.train_loss for h in resumed.history] == [h.train_loss for h in straight.history]
     assert all(torch.equal(resumed.best_state[k], straight.best_state[k]) for k in straight.best_state)
 
 
@@ -44,10 +46,10 @@ def test_one_epoch_run_writes_a_checkpoint_that_loads_and_reproduces(synthetic_r
     checkpoint = open_checkpoint(out)
     card = checkpoint.card
     assert card.trainable_parameters == 615_521 and card.file_size_bytes == (out / "model.safetensors").stat().st_size
-    assert card.data.class_counts["train"] == {"normal": 16, "pneumonia": 32}
+    assert card.data.class_counts["train"] == ClassCounts(normal=16, pneumonia=32)
     assert len(card.training.history) == 1 and card.training.best_epoch == 1
     assert set(card.metrics.thresholds) >= {"default", "report_rule", "youden", "sensitivity_95"}
-    assert card.loss["pos_weight"] == pytest.approx(0.5 * 16 / 32)
+    assert card.loss.pos_weight == pytest.approx(0.5 * 16 / 32)
     assert not (out / "resume.pt").exists()
 
     committed = checkpoint.predictions
@@ -64,10 +66,10 @@ def test_resnet18_trains_both_stages_from_random_init_and_records_it(synthetic_r
     train.main(["train", "--model", "resnet18", "--data-root", str(synthetic_root), "--epochs", "1", "1",
                 "--subset", "16", "--pretrained", "none", "--out", str(out)])
     card = open_checkpoint(out).card
-    assert card.initialisation["imagenet"] is False
-    assert [s["name"] for s in card.config["stages"]] == ["all_layers", "fine_tune"]
+    assert card.initialisation.imagenet is False
+    assert [s.name for s in card.config.stages] == ["all_layers", "fine_tune"]
     assert any("random initialisation" in note for note in card.departures_from_report)
-    assert [h["stage"] for h in card.training.history] == ["all_layers", "fine_tune"]
+    assert [h.stage for h in card.training.history] == ["all_layers", "fine_tune"]
 
 
 def test_missing_data_stops_with_one_clear_sentence(tmp_path, monkeypatch):
@@ -92,7 +94,7 @@ def test_cosine_schedule_decays_within_the_stage_and_ema_keeps_the_averaged_weig
     torch.manual_seed(0)
     model = CustomCNN()
     result = fit(model, splits["train"], splits["val"], config, torch.device("cpu"), log=lambda _: None)
-    assert [h["lr"] for h in result.history] == pytest.approx([1e-3, 0.5e-3])  # cos(pi/2) half-way, per step
+    assert [h.lr for h in result.history] == pytest.approx([1e-3, 0.5e-3])  # cos(pi/2) half-way, per step
     assert result.best_epoch == 2
     assert any(not torch.equal(result.best_state[k], v) for k, v in model.state_dict().items() if v.is_floating_point())
 
@@ -119,4 +121,4 @@ def test_a_seed_ensemble_member_is_exactly_the_single_run_with_that_seed(synthet
     torch.manual_seed(4)
     single = fit(CustomCNN(), splits["train"], splits["val"], dataclasses.replace(config, seed=4), torch.device("cpu"), log=lambda _: None)
     assert all(torch.equal(ensemble.members[1].state_dict()[k], v) for k, v in single.best_state.items())
-    assert len(best_epochs) == 2 and [h["member"] for h in result.history] == [0, 1]
+    assert len(best_epochs) == 2 and [h.member for h in result.history] == [0, 1]
