@@ -68,6 +68,12 @@ ROBUST_EXPERIMENTS = {
     "fr-cosine-80": ("cnn", FRAMING + COSINE, [80], 0),
     "fr-plateau": ("cnn", FRAMING, None, 0),
     "xray-noflip-cosine-40": ("cnn", XRAY + NOFLIP + COSINE, [40], 0),
+    # second batch, after the first: the three framing runs tie on the worst case (blur or 17% tighter), 80 epochs
+    # wins the tie-break; EMA at 0.998 over 40 epochs averaged in too much of the start
+    "fr-cosine-80-ema": ("cnn", FRAMING + COSINE + ["ema_decay=0.999"], [80], 0),
+    "resnet18_28-fr-cosine-30": ("resnet18_28", FRAMING + COSINE, None, 0),
+    # the rule's step 5: four more seeds of the leading recipe
+    **{f"fr-cosine-80-seed{seed}": ("cnn", FRAMING + COSINE, [80], seed) for seed in range(1, 5)},
 }
 EXPERIMENTS |= ROBUST_EXPERIMENTS
 
