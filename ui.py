@@ -25,6 +25,9 @@ from core.reporting import CLASS_NAMES, DISCLAIMER, GLOSSARY  # noqa: F401  (DIS
 
 TEST_IMAGES = Path(__file__).resolve().parent / "assets" / "pneumoniamnist_test.npz"
 SPLIT_LABELS = {"test": "Test", "val": "Validation"}
+RAISE_PAGE_ERRORS_ENV = "PNEUMONIA_EXPLORER_RAISE_PAGE_ERRORS"  # "1": the entry script re-raises a page's error (tests)
+PAGE_ERROR = ("Something went wrong on this page, and it has been logged. The other pages still work; try again, or pick "
+              "another page.")
 log = logging.getLogger("pneumonia_explorer")
 
 

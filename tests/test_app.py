@@ -328,7 +328,7 @@ def test_every_odd_or_hostile_file_gets_a_sentence_or_a_flagged_reading_never_an
             outcomes[name] = "flagged" if app.warning else "accepted"
             assert len(shown) == len(MODELS)
         else:
-            assert len(app.error) == 1 and app.error[0].value.endswith("."), name
+            assert len(app.error) == 1 and app.error[0].value.endswith(".") and app.error[0].value != ui.PAGE_ERROR, name
             assert "Traceback" not in app.error[0].value and "/" not in app.error[0].value.replace("1–5", ""), name
             outcomes[name] = "refused"
     assert len(outcomes) >= 34
@@ -427,3 +427,25 @@ def test_the_predict_page_offers_the_case_report_and_a_legend_for_the_heatmaps()
     assert not app.exception
     assert {"predict_report_pdf", "predict_report_png"} <= {b.key for b in app.get("download_button")}
     assert any("Heatmap colour: blue" in c.value for c in app.caption)
+
+
+def _broken_chart(*args, **kwargs):
+    raise RuntimeError("injected: /secret/path/module.py line 3")
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/calibration.py"])
+def test_a_page_error_fails_the_test_that_meets_it(monkeypatch, page):
+    """The overview runs inside the entry script's error handling (the others run alone in AppTest, as in Streamlit's
+    legacy page mode); without the test flag its error would be a sentence, and `not app.exception` would pass."""
+    monkeypatch.setattr(ui, "chart", _broken_chart)
+    app = open_page(page)
+    assert len(app.exception) == 1
+    assert ui.PAGE_ERROR not in [e.value for e in app.error]
+
+
+def test_for_a_viewer_a_page_error_is_one_sentence_and_no_traceback(monkeypatch):
+    monkeypatch.delenv(ui.RAISE_PAGE_ERRORS_ENV)
+    monkeypatch.setattr(ui, "chart", _broken_chart)
+    app = open_page("pages/overview.py")
+    assert not app.exception and [e.value for e in app.error] == [ui.PAGE_ERROR]
+    assert not any("secret" in element.value for element in [*app.markdown, *app.caption, *app.error])
