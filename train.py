@@ -5,8 +5,10 @@
     python train.py train --model cnn --set augmentation=xray --set schedule=cosine --blind --out runs/cnn-xray
     python train.py evaluate --model cnn       # recompute predictions from the data, compare with the committed ones
     python train.py refresh --model cnn        # recompute the card's metrics and calibration from its committed predictions
+    python train.py robustness --model cnn     # (re)measure a committed checkpoint under the perturbation suite
 
-Each run writes a checkpoint folder (default checkpoints/<model>/: weights, card, predictions; see core/checkpoints.py).
+Each run writes a checkpoint folder (default checkpoints/<model>/: weights, card, predictions and predictions under the
+perturbation suite of core/perturbations.py; see core/checkpoints.py).
 --blind predicts validation only, for model selection that never looks at test.
 """
 
@@ -25,6 +27,7 @@ from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, 
 from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
 from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
+from core.robustness import perturbed_frame, robustness_record
 from core.models import (
     WEIGHTS_FILE_ENV, SeedEnsemble, count_trainable_parameters, load_imagenet_weights, new_model, weights_to_bytes,
 )
@@ -38,7 +41,7 @@ RESUME_FILE = "resume.pt"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "evaluate", "refresh"):
+    for name in ("train", "evaluate", "refresh", "robustness"):
         command = commands.add_parser(name)
         command.add_argument("--model", choices=REGISTRY, required=True)
         command.add_argument("--data-root", help=f"folder holding {DATA_FILE} (default: ${DATA_ROOT_ENV}, else ~/.medmnist)")
@@ -158,6 +161,9 @@ def train_command(args) -> None:
     model = model.cpu().eval()  # predictions are computed in fp32 on the CPU, as the app computes them
     evaluated = {split: dataset.splits[split] for split in (("val",) if args.blind else ("val", "test"))}
     predictions = predictions_frame(model, evaluated)
+    print("predicting under the perturbation suite…")
+    perturbed = perturbed_frame(model, evaluated)
+    metrics = summarise(predictions)
     card = Card(
         name=name,
         architecture=spec(name).architecture,
@@ -174,10 +180,11 @@ def train_command(args) -> None:
             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), epoch_seconds_total=result.seconds,
             best_epoch=result.best_epoch, history=result.history, member_best_epochs=member_best_epochs),
         departures_from_report=departures(name, config, initialisation, args.subset),
-        metrics=summarise(predictions),
+        metrics=metrics,
         calibration=fit_recalibration(predictions),
+        robustness=robustness_record(perturbed, predictions, metrics.thresholds[metrics.chosen_operating_point]),
     )
-    card = save_checkpoint(out, weights_to_bytes(model), card, predictions)
+    card = save_checkpoint(out, weights_to_bytes(model), card, predictions, perturbed)
     for finished in out.glob("resume*.pt"):
         finished.unlink()
     print(f"wrote {out}")
@@ -246,16 +253,39 @@ def refresh_command(args) -> None:
         checkpoint = open_checkpoint(folder)
     except CheckpointError as error:
         raise SystemExit(f"error: {error}")
-    predictions = checkpoint.predictions
-    card = dataclasses.replace(checkpoint.card, metrics=summarise(predictions), calibration=fit_recalibration(predictions))
-    save_checkpoint(folder, checkpoint.weights(), card, predictions)
+    predictions, perturbed = checkpoint.predictions, checkpoint.perturbed()
+    metrics = summarise(predictions)
+    robustness = None if perturbed is None else robustness_record(perturbed, predictions, metrics.thresholds[metrics.chosen_operating_point])
+    card = dataclasses.replace(checkpoint.card, metrics=metrics, calibration=fit_recalibration(predictions), robustness=robustness)
+    save_checkpoint(folder, checkpoint.weights(), card, predictions, perturbed)
     print(f"refreshed {folder / 'card.json'}")
+
+
+def robustness_command(args) -> None:
+    """Predict a committed checkpoint's splits under the perturbation suite and record it in its card."""
+    folder = args.out or CHECKPOINTS_DIR / args.model
+    try:
+        checkpoint = open_checkpoint(folder)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}")
+    dataset = load_dataset(args.data_root)
+    card = checkpoint.card
+    splits = {split: dataset.splits[split] for split in ("val", "test") if getattr(card.metrics, split) is not None}
+    started = time.perf_counter()
+    device = pick_device(args.device)
+    perturbed = perturbed_frame(load_model(checkpoint).to(device), splits, device)
+    record = robustness_record(perturbed, checkpoint.predictions, card.opening_threshold)
+    save_checkpoint(folder, checkpoint.weights(), dataclasses.replace(card, robustness=record), checkpoint.predictions, perturbed)
+    print(f"{len(perturbed)} images × {len(record.perturbations)} perturbations in {time.perf_counter() - started:.0f}s; "
+          + "; ".join(f"{split}: worst balanced accuracy {record.worst_balanced_accuracy[split]:.3f} ({record.weakest[split]})"
+                      for split in splits))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        {"train": train_command, "evaluate": evaluate_command, "refresh": refresh_command}[args.command](args)
+        {"train": train_command, "evaluate": evaluate_command, "refresh": refresh_command,
+         "robustness": robustness_command}[args.command](args)
     except DataNotFoundError as error:
         raise SystemExit(f"error: {error}")
 

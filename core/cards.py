@@ -104,14 +104,21 @@ class CalibrationRecord:
 
 
 @dataclass(frozen=True)
+class PerturbedAuc:
+    auc: float
+    auc_ci95: tuple[float, float]
+
+
+@dataclass(frozen=True)
 class RobustnessRecord:
     """The model's logits under every perturbation of core.perturbations.SUITE (perturbed.csv, checked by its sha256),
-    and the selection score of benchmarks/experiments.md at the operating point the app opens at, per split."""
+    AUC under each, and the selection score of benchmarks/experiments.md at the app's opening threshold, per split."""
 
     perturbations: tuple[str, ...]
-    predictions_sha256: str
-    worst_balanced_accuracy: dict[str, float]
-    weakest: dict[str, str]
+    auc: dict[str, dict[str, PerturbedAuc]]  # split -> perturbation -> AUC with its bootstrap interval
+    worst_balanced_accuracy: dict[str, float]  # split -> over the suite, at the opening threshold
+    weakest: dict[str, str]  # split -> where that worst value is
+    predictions_sha256: str = ""  # filled in by core.checkpoints.save_checkpoint
 
 
 @dataclass(frozen=True)

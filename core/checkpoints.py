@@ -19,6 +19,7 @@ from core.registry import REGISTRY, spec
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 PREDICTIONS_FILE = "predictions.csv"
+PERTURBED_FILE = "perturbed.csv"  # logits under the perturbation suite (core.robustness), where measured
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 CHECKPOINTS_ENV = "PNEUMONIA_CHECKPOINTS"
 PREDICTION_COLUMNS = ["split", "index", "label", "logit", "probability"]
@@ -45,6 +46,13 @@ class Checkpoint:
     def weights(self) -> bytes:
         """The weight file's bytes, checked against the card's sha256 (the bytes returned are the bytes checked)."""
         return _verified(self.folder / WEIGHTS_FILE, self.card.weights_sha256, self.card.name, "weights")
+
+    def perturbed(self) -> pd.DataFrame | None:
+        """The logits under the perturbation suite, checked against the card; None where they were never measured."""
+        if self.card.robustness is None:
+            return None
+        csv = _verified(self.folder / PERTURBED_FILE, self.card.robustness.predictions_sha256, self.card.name, "perturbed predictions")
+        return pd.read_csv(io.BytesIO(csv))
 
 
 def checkpoints_dir() -> Path:
@@ -109,12 +117,17 @@ def require_complete(checkpoint: Checkpoint) -> Checkpoint:
     return checkpoint
 
 
-def save_checkpoint(folder: Path, weights: bytes, card: Card, predictions: pd.DataFrame) -> Card:
-    """Write weights, predictions, then the card with their sha256 (last, so a complete card means a complete folder)."""
+def save_checkpoint(folder: Path, weights: bytes, card: Card, predictions: pd.DataFrame, perturbed: pd.DataFrame | None = None) -> Card:
+    """Write weights, predictions (and perturbed predictions, for card.robustness), then the card with their sha256
+    (last, so a complete card means a complete folder)."""
     folder = Path(folder)
     csv = predictions[PREDICTION_COLUMNS].to_csv(index=False, float_format="%.17g").encode()
     atomic_write_bytes(folder / WEIGHTS_FILE, weights)
     atomic_write_bytes(folder / PREDICTIONS_FILE, csv)
+    if perturbed is not None:
+        perturbed_csv = perturbed.to_csv(index=False, float_format="%.9g").encode()  # fp32 logits: 9 digits round-trip
+        atomic_write_bytes(folder / PERTURBED_FILE, perturbed_csv)
+        card = dataclasses.replace(card, robustness=dataclasses.replace(card.robustness, predictions_sha256=sha256(perturbed_csv)))
     card = dataclasses.replace(card, weights_sha256=sha256(weights), predictions_sha256=sha256(csv), file_size_bytes=len(weights))
     atomic_write_bytes(folder / CARD_FILE, card.to_json().encode())
     return card

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.imaging import DATASET_SIZE, to_dataset_image
+from core.imaging import DATASET_SIZE, centre_crop_square, to_dataset_image
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,21 @@ def frame(image: np.ndarray, zoom: float = 1.0, shift: tuple[float, float] = (0.
     side = min(height, width)
     out = max(1, round(side / zoom))
     scale = side / DATASET_SIZE
-    centre = (width / 2 - shift[0] * scale, height / 2 - shift[1] * scale)  # the content moves by +shift
-    # Output pixel centres map onto the input around `centre`, rotated by `degrees` (same pixel size: no resampling
-    # of scale here; the reduction to 28×28 does the anti-aliasing).
-    rotation = cv2.getRotationMatrix2D((out / 2, out / 2), -degrees, 1.0)  # inverse map: minus the content's rotation
-    rotation[:, 2] += (centre[0] - out / 2, centre[1] - out / 2)
+    # pixel centres: the middle of an n-pixel row is at (n - 1) / 2; the content moves by +shift
+    centre = ((width - 1) / 2 - shift[0] * scale, (height - 1) / 2 - shift[1] * scale)
+    # Output pixels map onto the input around `centre`, rotated by `degrees`, at the same pixel size (no change of
+    # scale here: the reduction to 28×28 does the anti-aliasing). Inverse map: minus the content's rotation.
+    rotation = cv2.getRotationMatrix2D(((out - 1) / 2, (out - 1) / 2), -degrees, 1.0)
+    rotation[:, 2] += (centre[0] - (out - 1) / 2, centre[1] - (out - 1) / 2)
     return cv2.warpAffine(image, rotation, (out, out), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def framed_square(image: np.ndarray, zoom: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """The square a person framed (zoom, shift), at the image's resolution; the dataset's centre square, exactly, by default."""
+    if zoom == 1.0 and shift == (0.0, 0.0):
+        return centre_crop_square(image)
+    return frame(image, zoom, shift)
 
 
 def expose(image: np.ndarray, gamma: float = 1.0, contrast: float = 1.0, brightness: float = 0.0) -> np.ndarray:

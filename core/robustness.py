@@ -9,19 +9,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from scipy.special import expit
 
-from core.metrics import Resamples, interval, metrics_at, roc_auc
-from core.perturbations import SUITE, Perturbation, apply_suite
+from core.cards import PerturbedAuc, RobustnessRecord
+from core.metrics import Resamples, interval, is_positive, metrics_at, roc_auc
+from core.perturbations import CLEAN, FRAMING_CHECK, SUITE, Perturbation, apply_suite
 
 METRICS = ("sensitivity", "specificity", "balanced_accuracy")
 
 
-def perturbed_logits(model, images: np.ndarray, perturbations: tuple[Perturbation, ...] = SUITE) -> dict[str, np.ndarray]:
+def perturbed_logits(model, images: np.ndarray, perturbations: tuple[Perturbation, ...] = SUITE, device="cpu") -> dict[str, np.ndarray]:
     """fp32 logits (as float64) of every (28, 28) uint8 image under each perturbation: name -> (N,)."""
     from core.inference import predict_logits  # torch only here
 
-    return {name: predict_logits(model, batch).numpy().astype(np.float64) for name, batch in apply_suite(images, perturbations).items()}
+    return {name: predict_logits(model, batch, device).numpy().astype(np.float64)
+            for name, batch in apply_suite(images, perturbations).items()}
 
 
 @dataclass(frozen=True)
@@ -36,32 +39,21 @@ class Row:
 
 
 def robustness_rows(labels, probabilities: dict[str, np.ndarray], threshold: float, indices: np.ndarray,
-                    auc_intervals: dict[str, tuple[float, float]] | None = None) -> list[Row]:
+                    auc: dict[str, PerturbedAuc] | None = None) -> list[Row]:
     """Metrics at threshold under each perturbation (name -> probabilities, same cases as labels), with intervals
-    from the bootstrap resamples `indices`. AUC intervals do not depend on the threshold: pass them in when cached."""
-    auc_intervals = auc_intervals or auc_intervals_of(labels, probabilities, indices)
+    from the bootstrap resamples `indices`. AUC does not depend on the threshold: pass the card's in (else computed)."""
+    auc = auc or {name: PerturbedAuc(roc_auc(labels, scores), interval) for (name, scores), interval
+                  in zip(probabilities.items(), auc_intervals_of(labels, probabilities, indices).values())}
     rows = []
     for name, scores in probabilities.items():
         point = metrics_at(labels, scores, threshold)
         resampled = Resamples.of(labels, scores, indices).intervals_at(threshold)
-        rows.append(Row(name, roc_auc(labels, scores), auc_intervals[name], {m: point[m] for m in METRICS},
-                        {m: resampled[m] for m in METRICS}))
+        rows.append(Row(name, auc[name].auc, auc[name].auc_ci95, {m: point[m] for m in METRICS}, {m: resampled[m] for m in METRICS}))
     return rows
 
 
 def auc_intervals_of(labels, probabilities: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, tuple[float, float]]:
     return {name: interval(Resamples.of(labels, scores, indices).auc()) for name, scores in probabilities.items()}
-
-
-def rows_frame(rows: list[Row]) -> pd.DataFrame:
-    """One row per perturbation: AUC, each metric, and their interval ends (columns <metric>_low, <metric>_high)."""
-    records = []
-    for row in rows:
-        record = {"perturbation": row.perturbation, "auc": row.auc, "auc_low": row.auc_ci95[0], "auc_high": row.auc_ci95[1]}
-        for metric in METRICS:
-            record |= {metric: row.values[metric], f"{metric}_low": row.ci95[metric][0], f"{metric}_high": row.ci95[metric][1]}
-        records.append(record)
-    return pd.DataFrame(records)
 
 
 def weakest(rows: list[Row], metric: str = "balanced_accuracy") -> Row:
@@ -71,6 +63,37 @@ def weakest(rows: list[Row], metric: str = "balanced_accuracy") -> Row:
 
 def probabilities_of(logits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: expit(values) for name, values in logits.items()}
+
+
+def perturbed_frame(model, splits: dict, device="cpu") -> pd.DataFrame:
+    """One row per image of each split given (name -> core.data.Split), in order: split, index, and the fp32 logit
+    under each perturbation of the suite (one column each; "clean" equals predictions.csv's logit)."""
+    frames = []
+    for split, data in splits.items():
+        logits = perturbed_logits(model, data.images[:, 0].numpy(), device=device)
+        frames.append(pd.DataFrame({"split": split, "index": np.arange(len(data))} | logits))
+    return pd.concat(frames, ignore_index=True)
+
+
+def split_logits(frame: pd.DataFrame, split: str) -> dict[str, np.ndarray]:
+    """One split's logits under each perturbation: name -> (N,), in the order of predictions.csv."""
+    rows = frame[frame["split"] == split].sort_values("index")
+    return {name: rows[name].to_numpy() for name in frame.columns if name not in ("split", "index")}
+
+
+def robustness_record(frame: pd.DataFrame, predictions: pd.DataFrame, threshold: float) -> RobustnessRecord:
+    """The card's record of a perturbed frame: AUC with bootstrap intervals, and the selection score, per split."""
+    from core.evaluation import bootstrap_indices, split_arrays
+
+    auc, worst, weakest_name = {}, {}, {}
+    for split in frame["split"].unique():
+        labels, _ = split_arrays(predictions, split)
+        logits = split_logits(frame, split)
+        intervals = auc_intervals_of(labels, probabilities_of(logits), bootstrap_indices(labels))
+        auc[split] = {name: PerturbedAuc(roc_auc(labels, expit(values)), intervals[name]) for name, values in logits.items()}
+        score = suite_score(labels, logits, threshold)
+        worst[split], weakest_name[split] = score.worst_balanced_accuracy, score.weakest
+    return RobustnessRecord(tuple(p for p in frame.columns if p not in ("split", "index")), auc, worst, weakest_name)
 
 
 @dataclass(frozen=True)
@@ -91,3 +114,66 @@ def suite_score(labels, logits: dict[str, np.ndarray], threshold: float) -> Suit
     weakest_name = min(balanced, key=balanced.get)
     return SuiteScore(balanced[weakest_name], weakest_name, float(np.mean(list(balanced.values()))),
                       float(np.mean([log_loss(labels, temperature(values)) for values in logits.values()])))
+
+
+@dataclass(frozen=True)
+class FramingCheck:
+    """One model's readings of one image at each framing of core.perturbations.FRAMING_CHECK, at one threshold."""
+
+    perturbations: tuple[str, ...]  # the first is the image as the dataset frames it
+    logits: np.ndarray  # (len(perturbations),) fp32 logits
+    threshold: float
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return expit(self.logits)
+
+    @property
+    def decisions(self) -> np.ndarray:
+        return is_positive(self.probabilities, self.threshold)
+
+    @property
+    def holds(self) -> bool:
+        """Whether every framing gets the decision the image gets as the dataset frames it (the first reading)."""
+        return bool((self.decisions == self.decisions[0]).all())
+
+    @property
+    def mean_logit(self) -> float:
+        """Test-time augmentation: the mean logit over the framings."""
+        return float(self.logits.mean())
+
+
+FRAMING_SOURCE_SIDE = 224  # 8 source pixels per model pixel: ample for an anti-aliased 28×28, and fast to reframe
+
+
+def framing_sentence(check: FramingCheck, labels: dict[str, str]) -> str:
+    """The framing check of one model in words: the range of its raw probability and whether its decision holds."""
+    probabilities = check.probabilities
+    span = f"raw P(pneumonia) {probabilities.min():.2f}–{probabilities.max():.2f} over {len(probabilities)} readings"
+    if check.holds:
+        return f"{span}: the decision holds."
+    changed = [labels[name].lower() for name, decided in zip(check.perturbations, check.decisions) if decided != check.decisions[0]]
+    return f"{span}: the decision changes with framing ({', '.join(changed)}): treat as uncertain."
+
+
+def framing_images(image: np.ndarray, perturbations: tuple[Perturbation, ...] = FRAMING_CHECK) -> np.ndarray:
+    """(len(perturbations), 28, 28) uint8: the image, full resolution or 28×28, read at each framing and exposure.
+
+    The clean reading is the upload path's own (core.imaging.to_dataset_image). For the others a big image is first
+    box-averaged to a short side of at least FRAMING_SOURCE_SIDE (a 2000² upload: 8 ms instead of 130 ms for six
+    framings); each then differs from one made at full resolution by about a grey level.
+    """
+    factor = max(1, min(image.shape) // FRAMING_SOURCE_SIDE)
+    source = np.asarray(Image.fromarray(image).reduce(factor)) if factor > 1 else image
+    return np.stack([p.apply(image if p is CLEAN else source) for p in perturbations])
+
+
+def framing_check(models: dict, image: np.ndarray, thresholds: dict[str, float],
+                  perturbations: tuple[Perturbation, ...] = FRAMING_CHECK) -> dict[str, FramingCheck]:
+    """Every model's reading of the image at each framing (one batch per model), by model name."""
+    from core.inference import predict_logits  # torch only here
+
+    batch = framing_images(image, perturbations)
+    names = tuple(p.name for p in perturbations)
+    return {name: FramingCheck(names, predict_logits(model, batch).numpy().astype(np.float64), thresholds[name])
+            for name, model in models.items()}
