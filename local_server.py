@@ -62,3 +62,21 @@ def peak_memory_mb(pid: int) -> tuple[float, float]:
     """Current and peak resident memory of a process, in MB (Linux /proc)."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+SERIOUS = ("serious", "critical")
+
+
+def settled(page, timeout: float = 90_000) -> None:
+    """Wait until the page's script has finished running and its title is drawn."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"] h1', timeout=timeout)
+    page.wait_for_timeout(500)  # charts draw after the script ends
+
+
+def accessibility_violations(page) -> list[dict]:
+    """axe-core's violations on the page as it stands (axe-playwright-python): rule, impact, help and how many nodes."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page).response
+    return [{"rule": v["id"], "impact": v["impact"], "help": v["help"], "nodes": len(v["nodes"]),
+             "where": [node["target"][0] for node in v["nodes"][:3]]} for v in results["violations"]]

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import ui
+from ui import widgets
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
 from core.imaging import decode, display_image, overlay, to_dataset_image
 from core.inference import load_model, read
@@ -62,7 +62,7 @@ def main() -> None:
     names = list(trained_models(CHECKPOINTS_DIR))
 
     explorer = open_page("pages/threshold_explorer.py")
-    slider = ui.slider_key("explorer", names[0])
+    slider = widgets.slider_key("explorer", names[0])
     values = iter(np.linspace(0.05, 0.95, 10 * (args.repeats + 1)))
     median, worst = timed(lambda: explorer.slider(key=slider).set_value(float(next(values))).run(), args.repeats)
     print(f"explorer, slider move (whole-page rerun, server side): median {median:.0f} ms, max {worst:.0f} ms")

@@ -46,7 +46,7 @@ def reliability(labels, probabilities, bins: int = BINS) -> Reliability:
     labels, probabilities = np.asarray(labels, float), np.asarray(probabilities, float)
     edges = np.linspace(0, 1, bins + 1)
     # bin i holds edges[i] < p <= edges[i+1] (p == 0 in the first), as sklearn's calibration_curve
-    which = np.clip(np.searchsorted(edges[1:-1], probabilities, side="left"), 0, bins - 1)
+    which = _bin_of(probabilities, bins)
     counts = np.bincount(which, minlength=bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_predicted = np.bincount(which, probabilities, bins) / counts
@@ -119,12 +119,43 @@ def temperature_scaled_log_loss(labels, logits) -> float:
     return log_loss(labels, fit_temperature(labels, logits)(logits))
 
 
+def _bin_of(probabilities: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """The reliability bin of each probability: edges[i] < p <= edges[i+1] (p == 0 in the first), as calibration_curve."""
+    return np.clip(np.searchsorted(np.linspace(0, 1, bins + 1)[1:-1], probabilities, side="left"), 0, bins - 1)
+
+
 def bootstrap_intervals(labels, probabilities, indices: np.ndarray, level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of ECE and Brier score over bootstrap resamples (rows of case indices)."""
+    """Percentile intervals of ECE and Brier score over bootstrap resamples (rows of case indices), all resamples at once."""
     labels, probabilities = np.asarray(labels, float), np.asarray(probabilities, float)
-    samples = {"ece": [], "brier": []}
-    for rows in indices:
-        samples["ece"].append(expected_calibration_error(labels[rows], probabilities[rows]))
-        samples["brier"].append(float(np.mean((probabilities[rows] - labels[rows]) ** 2)))
+    resampled_labels, resampled = labels[indices], probabilities[indices]
+    n_resamples, n = indices.shape
+    # one bincount over (resample, bin) pairs gives every resample's bin counts and sums
+    cells = (np.arange(n_resamples)[:, None] * BINS + _bin_of(resampled)).ravel()
+    counts, predicted, observed = (np.bincount(cells, weights, n_resamples * BINS).reshape(n_resamples, BINS)
+                                   for weights in (None, resampled.ravel(), resampled_labels.ravel()))
+    ece = np.abs(predicted - observed).sum(axis=1) / n  # |mean gap| * count, summed over bins, over cases
+    samples = {"ece": ece, "brier": np.mean((resampled - resampled_labels) ** 2, axis=1)}
     tail = (1 - level) / 2 * 100
     return {name: tuple(float(v) for v in np.percentile(values, [tail, 100 - tail])) for name, values in samples.items()}
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    """One recalibration method fitted on validation logits, scored on validation (fitted there, and cross-validated) and test."""
+
+    method: str  # "none", "temperature" or "platt"
+    validation_ece: float
+    cross_validated_log_loss: float | None  # None for the raw scores: nothing is fitted
+    test_ece: float
+
+
+def compare_methods(val_labels, val_logits, test_labels, test_logits) -> list[MethodComparison]:
+    """The raw scores, temperature scaling and Platt scaling side by side (the Calibration page's "which and why")."""
+    rows = [MethodComparison("none", expected_calibration_error(val_labels, expit(np.asarray(val_logits, float))), None,
+                             expected_calibration_error(test_labels, expit(np.asarray(test_logits, float))))]
+    for method, fit in (("temperature", fit_temperature), ("platt", fit_platt)):
+        fitted = fit(val_labels, val_logits)
+        rows.append(MethodComparison(method, expected_calibration_error(val_labels, fitted(val_logits)),
+                                     cross_validated(val_labels, val_logits, fit)["log_loss"],
+                                     expected_calibration_error(test_labels, fitted(test_logits))))
+    return rows

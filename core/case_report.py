@@ -1,6 +1,6 @@
 """The case report a presenter hands over: what the models saw and said about one image, as a PDF (fpdf2) and a
 PNG (Pillow). It carries no patient data: DICOM headers never reach it, and the file name only when asked for.
-Torch-free; the heatmap overlays arrive as images."""
+One builder (build) serves the Predict page and the gallery."""
 
 import io
 import textwrap
@@ -12,8 +12,11 @@ import numpy as np
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
 
-from core.reporting import DISCLAIMER
-
+from core.cards import Card
+from core.evaluation import calibrated_threshold, recalibration
+from core.imaging import overlay
+from core.registry import spec
+from core.reporting import CLASS_NAMES, DISCLAIMER
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,21 @@ class CaseReport:
     model_input: np.ndarray  # 28×28 uint8
     square: np.ndarray  # the centre square of the upload, at up to full resolution, uint8
     readings: tuple[ModelReading, ...]
-    gate: str  # the input gate's verdict in words ("" for a dataset image)
+    gate: str  # the input gate's verdict in words
+    framing: tuple[str, ...] = ()  # the framing check, one line per model
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     file_name: str | None = None  # only when the user asks for it
+
+
+def build(title: str, source: str, model_input: np.ndarray, square: np.ndarray, readings: dict, cards: dict[str, Card],
+          thresholds: dict[str, float], opacity: float, gate: str, framing: tuple[str, ...] = (), file_name: str | None = None) -> CaseReport:
+    """The case report for Predict and the gallery alike: each model's reading (core.inference.Reading, by model name)
+    at its threshold, its heatmap blended onto `square` at `opacity`, the gate's verdict and the framing check in words."""
+    return CaseReport(title, source, model_input, square, tuple(
+        ModelReading(spec(name).display_name, reading.probability, float(recalibration(cards[name])(reading.logit)), thresholds[name],
+                     calibrated_threshold(cards[name], thresholds[name]), CLASS_NAMES[reading.predicted_class],
+                     overlay(square, reading.heatmap, opacity), cards[name].weights_sha256)
+        for name, reading in readings.items()), gate, framing, file_name=file_name)
 
 
 def colour_legend(width: int = 256, height: int = 14) -> np.ndarray:
@@ -65,8 +80,8 @@ def _latin1(text: str) -> str:
 
 def _lines(report: CaseReport) -> list[str]:
     lines = [f"Image: {report.source}" + (f" (file {report.file_name})" if report.file_name else ""), f"Created: {report.created}"]
-    if report.gate:
-        lines.append(f"Input gate: {report.gate}")
+    lines.append(f"Input gate: {report.gate}")
+    lines += [f"Framing check, {line}" for line in report.framing]
     for r in report.readings:
         lines.append(f"{r.model}: P(pneumonia) {r.calibrated:.3f} calibrated, {r.raw:.3f} raw; threshold {r.threshold:.3f} raw "
                      f"({r.threshold_calibrated:.3f} calibrated) -> {r.decision}. Weights sha256 {r.weights_sha256[:16]}")

@@ -1,11 +1,13 @@
 """From predictions to the card's thresholds and metrics, and back again to check. Torch-free."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from core.calibration import Recalibration, fit_temperature
 from core.cards import CalibrationRecord, Card, Metrics, SplitMetrics
-from core.metrics import Resamples, interval, metrics_at, operating_points, roc_auc, stratified_bootstrap_indices
+from core.metrics import Resamples, Sweep, interval, metrics_at, operating_points, roc_auc, stratified_bootstrap_indices, sweep
 
 OPERATING_POINT_LABELS = {
     "default": "0.5 (default)",
@@ -80,6 +82,56 @@ def fit_recalibration(predictions: pd.DataFrame) -> CalibrationRecord:
 
 def recalibration(card: Card) -> Recalibration:
     return Recalibration(card.calibration.method, card.calibration.slope, card.calibration.intercept)
+
+
+def calibrated_threshold(card: Card, threshold: float) -> float:
+    """A threshold on the raw probability, on the calibrated scale; 0 and 1 (everyone, no one) stay put."""
+    if threshold <= 0 or threshold >= 1:
+        return float(threshold)
+    return float(recalibration(card).from_probability(threshold))
+
+
+def preset_groups(card: Card) -> dict[float, list[str]]:
+    """The operating points chosen on validation, those that land on the same threshold together."""
+    groups: dict[float, list[str]] = {}
+    for point, value in card.metrics.thresholds.items():
+        groups.setdefault(value, []).append(point)
+    return groups
+
+
+def read_only(array) -> np.ndarray:
+    """A copy no one can write to: for arrays shared by every session."""
+    array = np.array(array)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True)
+class SplitView:
+    """One model's committed predictions on one split, with everything a threshold move needs precomputed; read-only."""
+
+    labels: np.ndarray
+    scores: np.ndarray  # the model's probability (raw); thresholds live on this scale
+    logits: np.ndarray
+    calibrated: np.ndarray  # the same, through the card's recalibration
+    sweep: Sweep
+    auc: float
+    auc_interval: tuple[float, float]
+    resamples: Resamples
+    indices: np.ndarray  # the bootstrap resamples' case indices (for intervals of other statistics)
+
+    @classmethod
+    def of(cls, predictions: pd.DataFrame, card: Card, split: str) -> "SplitView":
+        rows = predictions[predictions["split"] == split]
+        labels, scores, logits = (read_only(rows[column].to_numpy()) for column in ("label", "probability", "logit"))
+        indices = read_only(bootstrap_indices(labels))
+        resamples = Resamples.of(labels, scores, indices)
+        resamples = Resamples(read_only(resamples.scores), read_only(resamples.labels))
+        swept = sweep(labels, scores)
+        swept = Sweep(read_only(swept.thresholds), {k: read_only(v) for k, v in swept.counts.items()},
+                      {k: read_only(v) for k, v in swept.metrics.items()})
+        return cls(labels, scores, logits, read_only(recalibration(card)(logits)), swept, roc_auc(labels, scores),
+                   interval(resamples.auc()), resamples, indices)
 
 
 def compare_with_committed(recomputed: pd.DataFrame, committed: pd.DataFrame, card: Card, atol: float = 1e-5) -> list[str]:

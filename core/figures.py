@@ -16,6 +16,19 @@ METRIC_COLOURS = {"sensitivity": "#c0392b", "specificity": "#2b6777", "balanced_
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), font=dict(size=13))
 
 
+def confusion_alt(counts: Mapping[str, int], threshold: float) -> str:
+    """What a confusion matrix shows, in words (alternative text)."""
+    return (f"Confusion matrix at threshold {threshold:.3f}: of {counts['tn'] + counts['fp']} healthy children {counts['tn']} "
+            f"cleared and {counts['fp']} flagged; of {counts['fn'] + counts['tp']} with pneumonia {counts['tp']} flagged and "
+            f"{counts['fn']} missed.")
+
+
+def roc_alt(model: str, auc: float, point: Mapping[str, float]) -> str:
+    """What an ROC curve with its operating point shows, in words (alternative text)."""
+    return (f"ROC curve of {model}, AUC {auc:.3f}, with the current operating point at sensitivity {point['sensitivity']:.1%} "
+            f"and specificity {point['specificity']:.1%}.")
+
+
 def confusion_matrix_figure(counts: Mapping[str, int], title: str = "") -> go.Figure:
     """2x2 matrix, actual class in rows (Normal on top), with counts and row percentages."""
     rows = [("tn", "fp"), ("fn", "tp")]
@@ -161,3 +174,43 @@ def decision_curve_figure(thresholds: np.ndarray, curves: Sequence[DecisionCurve
     figure.update_yaxes(title="Net benefit",
                         range=[-0.05, max(prevalence, 0.05) * 1.1])
     return figure.update_layout(title="Decision curve", height=460, legend=dict(orientation="h", y=-0.25), **_LAYOUT)
+
+
+@dataclass(frozen=True)
+class RobustnessSeries:
+    """One model's rows (core.robustness.Row, in suite order) at its threshold."""
+
+    name: str
+    colour: str
+    rows: Sequence  # core.robustness.Row
+
+
+ROBUSTNESS_PANELS = (("sensitivity", "Sensitivity", 0.95), ("specificity", "Specificity", 0.75), ("auc", "AUC", None))
+
+
+def robustness_figure(series: Sequence[RobustnessSeries], labels: Mapping[str, str], title: str) -> go.Figure:
+    """Sensitivity, specificity and AUC under each perturbation (rows, the clean image on top), one marker and 95%
+    interval per model; the dashed lines are the targets (sensitivity 0.95, specificity 0.75)."""
+    figure = make_subplots(rows=1, cols=len(ROBUSTNESS_PANELS), shared_yaxes=True, horizontal_spacing=0.03,
+                           subplot_titles=[panel for _, panel, _ in ROBUSTNESS_PANELS])
+    names = [row.perturbation for row in series[0].rows]
+    spread = 0.6 / max(len(series), 1)
+    for k, one in enumerate(series):
+        y = -np.arange(len(names)) - (k - (len(series) - 1) / 2) * spread  # the first perturbation on top
+        for column, (metric, _, _) in enumerate(ROBUSTNESS_PANELS, start=1):
+            values = np.array([row.auc if metric == "auc" else row.values[metric] for row in one.rows])
+            lows, highs = (np.array([(row.auc_ci95 if metric == "auc" else row.ci95[metric])[end] for row in one.rows]) for end in (0, 1))
+            figure.add_trace(go.Scatter(
+                x=values, y=y, mode="markers", name=one.name, legendgroup=one.name, showlegend=column == 1,
+                marker=dict(color=one.colour, size=8), error_x=dict(type="data", symmetric=False, array=highs - values,
+                                                                   arrayminus=values - lows, color=one.colour, thickness=1.5, width=0),
+                customdata=np.stack([[labels[n] for n in names], lows, highs], axis=1),
+                hovertemplate=f"{one.name}<br>%{{customdata[0]}}<br>%{{x:.3f}} (%{{customdata[1]:.3f}}–%{{customdata[2]:.3f}})<extra></extra>"),
+                1, column)
+    for column, (_, _, target) in enumerate(ROBUSTNESS_PANELS, start=1):
+        if target is not None:
+            figure.add_vline(x=target, line=dict(color="#9aa5ab", dash="dash"), row=1, col=column)
+        figure.update_xaxes(range=[0, 1.02] if target is not None else None, row=1, col=column)
+    figure.update_yaxes(tickvals=-np.arange(len(names)), ticktext=[labels[n] for n in names], row=1, col=1)
+    figure.add_hrect(y0=-0.5, y1=0.5, fillcolor="#e8eff1", line_width=0, layer="below")  # the clean image's row
+    return figure.update_layout(title=title, height=120 + 30 * len(names), legend=dict(orientation="h", y=-0.08), **_LAYOUT)

@@ -54,7 +54,7 @@ def check(decoded: Decoded, image: np.ndarray, neighbourhood: Neighbourhood) -> 
     distance = float(neighbourhood.scores(image[None])[0])
     share = neighbourhood.share_of_validation_closer(distance)
     reasons, notes = [], []
-    if distance > neighbourhood.threshold:
+    if neighbourhood.is_far(distance):
         reasons.append(f"It lies further from the training images than {_share(share)} of the validation X-rays: it may not be a "
                        "chest X-ray of a child aged 1–5 like those the models learned from (adults, other views and other "
                        "equipment look different), so the probabilities below may mean little.")
@@ -76,6 +76,17 @@ def check(decoded: Decoded, image: np.ndarray, neighbourhood: Neighbourhood) -> 
     if decoded.frames > 1:
         notes.append(f"The file holds {decoded.frames} frames; the first is read.")
     return Verdict(FLAGGED if reasons else ACCEPTED, tuple(reasons), tuple(notes), distance, share)
+
+
+def check_dataset_image(image: np.ndarray, neighbourhood: Neighbourhood) -> Verdict:
+    """The verdict on a 28×28 PneumoniaMNIST image, as if it had been uploaded (the gallery's cases)."""
+    height, width = image.shape
+    return check(Decoded(image, "PNG", width, height, 8), image, neighbourhood)
+
+
+def summary(verdict: Verdict) -> str:
+    """The verdict in a few words, for the case report."""
+    return verdict.outcome if verdict.outcome != FLAGGED else "flagged: " + " ".join(verdict.reasons)
 
 
 def _share(share: float) -> str:

@@ -94,6 +94,7 @@ def gradcam(model: nn.Module, images, target_classes) -> np.ndarray:
 class Reading:
     """What one model says about one image, and where it looked to say it."""
 
+    logit: float  # fp32, as the model gave it: recalibration starts here
     probability: float
     predicted_class: int  # at the threshold given to read()
     heatmap: np.ndarray  # Grad-CAM for the predicted class, 28x28 in [0, 1]
@@ -107,4 +108,4 @@ def read(model: nn.Module, image: np.ndarray, threshold: float) -> Reading:
     predicted = int(is_positive(probability, threshold))
     sign = 1.0 if predicted else -1.0  # the gradient of minus the logit is exactly minus the gradient
     heatmap = _cams(maps, gradients * np.float32(sign), tuple(batch.shape[-1:-3:-1]))[0]
-    return Reading(probability, predicted, heatmap)
+    return Reading(float(logits[0]), probability, predicted, heatmap)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.assets import OOD_REFERENCE
 from core.io import atomic_write_bytes
 
-REFERENCE_FILE = Path(__file__).resolve().parent.parent / "assets" / "ood_reference.npz"
 POOL = 2  # 28×28 -> 14×14
 NEIGHBOURS = 5
 KEEP = 0.99  # share of validation images below the threshold
@@ -28,7 +28,7 @@ def pooled_sums(images: np.ndarray) -> np.ndarray:
 
 
 def _unit(sums: np.ndarray) -> np.ndarray:
-    return sums.astype(np.float32) / (255 * POOL * POOL)
+    return sums.astype(np.float64) / (255 * POOL * POOL)  # float64: the expanded distance cancels badly in float32
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,14 @@ class Neighbourhood:
         nearest = np.partition(squared, NEIGHBOURS, axis=1)[:, :NEIGHBOURS]
         return np.sqrt(np.maximum(nearest, 0)).mean(axis=1)
 
+    def is_far(self, scores) -> np.ndarray:
+        """The rule the upload gate flags by: further from the training images than KEEP of validation."""
+        return np.asarray(scores) > self.threshold
+
+    def false_alarm_rate(self, images: np.ndarray) -> float:
+        """The share of (N, 28, 28) images (e.g. the test split, all in distribution) the rule calls far."""
+        return float(np.mean(self.is_far(self.scores(images))))
+
     def share_of_validation_closer(self, score: float) -> float:
         """The share of validation images that lie closer to the training images than this score."""
         return float(np.searchsorted(self.validation_scores, score, side="left") / len(self.validation_scores))
@@ -67,12 +75,12 @@ class Neighbourhood:
         fitted = cls(pooled_sums(train_images), np.empty(0), np.asarray(train_images, np.float32).mean(axis=0))
         return cls(fitted.reference, np.sort(fitted.scores(val_images)), fitted.mean_image)
 
-    def save(self, path: Path = REFERENCE_FILE) -> None:
+    def save(self, path: Path = OOD_REFERENCE) -> None:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, reference=self.reference, validation_scores=self.validation_scores, mean_image=self.mean_image)
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path: Path = REFERENCE_FILE) -> "Neighbourhood":
+    def load(cls, path: Path = OOD_REFERENCE) -> "Neighbourhood":
         with np.load(path) as data:
             return cls(data["reference"], data["validation_scores"], data["mean_image"])

@@ -1,19 +1,19 @@
 import streamlit as st
 
-import ui
 from core.evaluation import OPERATING_POINT_LABELS
 from core.model_card import INTENDED_USE, OUT_OF_SCOPE, POPULATION, Evidence, failure_modes, performance_table, tripod_ai
 from core.registry import spec
 from core.reporting import duration, initialisation_text
+from ui import resources, routing, widgets
 
-ui.through_entry_script(__file__)
+routing.enter(__file__)
 
 st.title("Model card")
-names = ui.require_models()
-name = st.selectbox("Model", names, format_func=ui.display_name, key="card_model", persist_state="session")
-card, entry = ui.card(name), spec(name)
-test = ui.split_view(name, "test")
-evidence = Evidence(test.labels, test.calibrated, test.scores, ui.gate_false_alarm_rate())
+names = widgets.require_models()
+name = st.selectbox("Model", names, format_func=resources.display_name, key="card_model", persist_state="session")
+card, entry = resources.card(name), spec(name)
+test = resources.split_view(name, "test")
+evidence = Evidence(test.labels, test.calibrated, test.scores, resources.gate_false_alarm_rate())
 
 st.markdown(f"**{entry.display_name}**: {entry.description}")
 st.table({"Parameters": [f"{card.trainable_parameters:,}"], "Input": [card.input], "Initialisation": [initialisation_text(card)],

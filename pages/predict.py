@@ -1,22 +1,24 @@
 import streamlit as st
 
-import ui
-from core.case_report import CaseReport
-from core.gate import ACCEPTED, check
+from core import case_report
+from core.gate import check, check_dataset_image, summary
 from core.imaging import ImageDecodeError, decode, display_image, overlay, to_dataset_image
 from core.inference import read
-from core.reporting import CLASS_NAMES
+from core.perturbations import BY_NAME, FRAMING_CHECK, framed_square, zoom_label
+from core.reporting import CLASS_NAMES, DISCLAIMER
+from core.robustness import framing_check, framing_sentence
+from ui import resources, routing, state, widgets
 
-ui.through_entry_script(__file__)
+routing.enter(__file__)
 
 st.title("Predict an X-ray")
-st.warning(ui.DISCLAIMER, icon=":material/info:")
-names = ui.require_models()
-images, labels = ui.test_images()
+st.warning(DISCLAIMER, icon=":material/info:")
+names = widgets.require_models()
+images, labels = resources.test_images()
 
-source = st.radio("Image", ["Upload an X-ray", "Sample from the test split"], horizontal=True, key="predict_source")
-verdict, file_name = None, None
-if source == "Upload an X-ray":
+source = st.radio("Image", state.PREDICT_SOURCES, horizontal=True, key="predict_source")
+file_name = None
+if source == state.PREDICT_SOURCES[0]:
     # Any file: the content decides what it is, never the name (type=None), and nothing is written to disk.
     upload = st.file_uploader("Chest X-ray: PNG, JPEG, TIFF, BMP, WebP, GIF or DICOM (kept in memory, never saved)", key="upload")
     if upload is None:
@@ -28,9 +30,8 @@ if source == "Upload an X-ray":
         st.error(str(error), icon=":material/error:")
         st.stop()
     original = decoded.grey
-    model_input = to_dataset_image(original)
-    verdict = check(decoded, model_input, ui.neighbourhood())
-    ui.show_verdict(verdict)
+    verdict = check(decoded, to_dataset_image(original), resources.neighbourhood())
+    widgets.show_verdict(verdict)
     if decoded.dicom is not None:
         with st.expander("DICOM header (what the image is; patient fields are never read out)"):
             st.table({label: [value] for label, value in decoded.dicom.rows_to_show()})
@@ -40,40 +41,65 @@ else:
     index = st.selectbox("Test case", range(len(images)), key="predict_sample",
                          format_func=lambda i: f"#{i} ({CLASS_NAMES[labels[i]].lower()})")
     original = images[index]
-    model_input = to_dataset_image(original)
+    verdict = check_dataset_image(original, resources.neighbourhood())
+    widgets.show_verdict(verdict)
     origin = f"Test case #{index}, labelled {CLASS_NAMES[labels[index]].lower()} (28×28 already)"
 
-shown = display_image(original)
-with st.spinner("Running the models and Grad-CAM…"):
-    thresholds = {name: ui.current_threshold(name) for name in names}
-    models = {name: ui.model(name) for name in names}
-    readings = {name: read(model, model_input, thresholds[name]) for name, model in models.items() if model is not None}
-ui.raw_toggle()
+thresholds = {name: state.current_threshold(name) for name in names}
+models = {name: model for name in names if (model := resources.model(name)) is not None}
+with st.spinner(f"Reading it at {len(FRAMING_CHECK)} framings and exposures…"):
+    checks = framing_check(models, original, thresholds)
+check_labels = {p.name: BY_NAME[p.name].label for p in FRAMING_CHECK}
+widgets.raw_toggle()
 
 
 @st.fragment
-def heatmaps() -> None:
-    """Only this part reruns when the opacity moves: no decoding, inference or Grad-CAM again."""
+def reading() -> None:
+    """Reruns alone when the framing or the opacity moves: the upload is not decoded again."""
+    st.header("How the models read it")
+    zoom_column, across_column, down_column = st.columns(3)
+    zoom = zoom_column.slider("Framing: zoom (1 = the dataset's centre square)", 0.8, 1.25, 1.0, 0.01, key="predict_zoom",
+                              help="Above 1 frames tighter (a crop), below 1 looser (black beyond the picture).")
+    across = across_column.slider("Move the frame across (pixels of the 28×28)", -4.0, 4.0, 0.0, 0.5, key="predict_across")
+    down = down_column.slider("Move the frame down (pixels of the 28×28)", -4.0, 4.0, 0.0, 0.5, key="predict_down")
+    square = framed_square(original, zoom, (-across, -down))  # moving the frame right moves the content left
+    model_input = to_dataset_image(square)
+    readings = {name: read(model, model_input, thresholds[name]) for name, model in models.items()}
+    shown = display_image(square)
+    framing = (f"framed {zoom_label(zoom)}" + (f", frame moved {across:+g} px across and {down:+g} px down" if across or down else "")
+               if (zoom, across, down) != (1.0, 0.0, 0.0) else "framed as the dataset")
     opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
     columns = st.columns(2 + len(readings))
-    columns[0].image(shown, caption=f"{origin}; centre square shown", width="stretch")
-    columns[1].image(ui.enlarge(model_input, 16), caption="What the models see: 28×28, area-averaged like the dataset", width="stretch")
-    for column, (name, reading) in zip(columns[2:], readings.items()):
+    with columns[0]:
+        widgets.image(shown, caption=f"{origin}; {framing}", width="stretch", alt=f"The X-ray as the models are given it, {framing}")
+    with columns[1]:
+        widgets.image(widgets.enlarge(model_input, 16), caption="What the models see: 28×28, area-averaged like the dataset", width="stretch",
+                      alt=f"The same X-ray reduced to the 28×28 pixels the models read, {framing}")
+    for column, (name, one) in zip(columns[2:], readings.items()):
+        decided = CLASS_NAMES[one.predicted_class].lower()
         with column:
-            ui.show_reading(name, reading, thresholds[name])
-            st.image(overlay(shown, reading.heatmap, opacity), width="stretch",
-                     caption=f"Grad-CAM: where {ui.display_name(name)} found evidence for “{CLASS_NAMES[reading.predicted_class].lower()}”")
-    ui.heatmap_legend()
+            widgets.show_reading(name, one, thresholds[name])
+            widgets.image(overlay(shown, one.heatmap, opacity), width="stretch",
+                          caption=f"Grad-CAM: where {resources.display_name(name)} found evidence for “{decided}”",
+                          alt=f"The X-ray with {resources.display_name(name)}'s Grad-CAM heatmap for “{decided}”: red where it found most evidence")
+    widgets.heatmap_legend()
     with_name = file_name is not None and st.checkbox("Put the file name in the case report", key="report_file_name",
                                                       help="Off by default: file names often carry a patient's name.")
-    gate = "" if verdict is None else ("accepted" if verdict.outcome == ACCEPTED else "flagged: " + " ".join(verdict.reasons))
-    ui.report_downloads(lambda: CaseReport(
-        title="Case report: an X-ray read by the models", source=origin, model_input=model_input,
-        square=display_image(original, max(shown.shape[0], min(1024, *original.shape))),  # up to 1024 px of the upload
-        readings=ui.model_readings(readings, thresholds, shown, opacity), gate=gate,
-        file_name=file_name if with_name else None), key="predict_report")
+    widgets.report_downloads(lambda: case_report.build(
+        "Case report: an X-ray read by the models", f"{origin}; {framing}", model_input,
+        display_image(square, max(shown.shape[0], min(1024, *square.shape))),  # up to 1024 px of the upload
+        readings, {name: resources.card(name) for name in readings}, thresholds, opacity, summary(verdict),
+        tuple(f"{resources.display_name(n)} (as the dataset frames it): {framing_sentence(checks[n], check_labels)}" for n in readings),
+        file_name if with_name else None), key="predict_report")
 
 
-heatmaps()
+reading()
+st.header("Does the reading hold if the X-ray were framed differently?")
+st.markdown(f"Each model also read this X-ray at {len(FRAMING_CHECK)} framings and exposures around the dataset's "
+            f"({', '.join(label.lower() for label in check_labels.values())}), at its current threshold. A decision that "
+            "changes between them rests on how the image happens to be framed, not only on what it shows.")
+for name, one in checks.items():
+    sentence = f"**{resources.display_name(name)}**: {framing_sentence(one, check_labels)}"
+    (st.success if one.holds else st.warning)(sentence, icon=":material/check_circle:" if one.holds else ":material/warning:")
 st.caption("Thresholds are each model's current one (Threshold explorer, Compare models). Grad-CAM highlights the regions "
            "that raised the logit of the decided class (for “normal”, the negative logit).")

@@ -9,15 +9,13 @@
 
 import argparse
 import io
-from pathlib import Path
 
 import numpy as np
 
+from core.assets import OOD_REFERENCE, TEST_IMAGES
 from core.data import DATA_FILE, DataNotFoundError, load_dataset
 from core.io import atomic_write_bytes
-from core.ood import REFERENCE_FILE, Neighbourhood
-
-ASSET = Path(__file__).resolve().parent.parent / "assets" / "pneumoniamnist_test.npz"
+from core.ood import Neighbourhood
 
 
 def main() -> None:
@@ -32,11 +30,11 @@ def main() -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=test.images[:, 0].numpy(), labels=test.labels.numpy().astype(np.uint8),
                         source_sha256=np.array(dataset.sha256))
-    atomic_write_bytes(ASSET, buffer.getvalue())
-    print(f"wrote {ASSET} ({len(test)} images, {ASSET.stat().st_size:,} bytes)")
+    atomic_write_bytes(TEST_IMAGES, buffer.getvalue())
+    print(f"wrote {TEST_IMAGES} ({len(test)} images, {TEST_IMAGES.stat().st_size:,} bytes)")
     neighbourhood = Neighbourhood.fit(dataset.splits["train"].images[:, 0].numpy(), dataset.splits["val"].images[:, 0].numpy())
     neighbourhood.save()
-    print(f"wrote {REFERENCE_FILE} (threshold {neighbourhood.threshold:.4f}, {REFERENCE_FILE.stat().st_size:,} bytes)")
+    print(f"wrote {OOD_REFERENCE} (threshold {neighbourhood.threshold:.4f}, {OOD_REFERENCE.stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":

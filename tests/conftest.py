@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import core  # noqa: F401  (torchvision shim first)
-import ui
+from ui import routing
 from core.data import DATA_FILE, DATA_ROOT_ENV
 
 # A page error fails the test that met it (AppTest's app.exception) instead of becoming the entry script's sentence.
-os.environ[ui.RAISE_PAGE_ERRORS_ENV] = "1"
+os.environ[routing.RAISE_PAGE_ERRORS_ENV] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_DATA_ROOT = Path(os.environ.get(DATA_ROOT_ENV) or REPO.parent / "shared" / "data")

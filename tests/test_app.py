@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 import streamlit as st
 from PIL import Image
+from sklearn.metrics import confusion_matrix, roc_auc_score
 from streamlit.testing.v1 import AppTest
 
-import ui
+from core.assets import load_test_images
 from core.checkpoints import CHECKPOINTS_DIR, CHECKPOINTS_ENV, open_checkpoint, trained_models
-from core.evaluation import recalibration, split_arrays
+from core.evaluation import OPERATING_POINT_LABELS, recalibration, split_arrays
 from core.imaging import to_dataset_image
 from core.inference import load_model, predict_logits, probabilities
 from core.metrics import counts_at, operating_points
 from core.registry import REGISTRY, spec
 from tests.conftest import FIXTURES, REPO
+from ui import resources, routing, state, widgets
 
 PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py",
          "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
@@ -57,7 +59,7 @@ def test_page_renders_without_exception(page):
 def test_moving_the_slider_draws_the_counts_core_computes(model, threshold):
     app = open_page("pages/threshold_explorer.py")
     app.selectbox(key="explorer_model").set_value(model).run()
-    app.slider(key=ui.slider_key("explorer", model)).set_value(threshold).run()
+    app.slider(key=widgets.slider_key("explorer", model)).set_value(threshold).run()
     labels, scores = committed(model)
     expected = {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
     assert rendered_confusion_counts(app) == expected
@@ -76,28 +78,28 @@ def test_each_preset_sets_the_threshold_chosen_on_validation(model):
         first = next(p for p, t in chosen.items() if t == threshold)
         button = app.button(key=f"preset_{model}_{first}")
         assert f"{threshold:.3f}" in button.label and all(
-            ui.OPERATING_POINT_LABELS[p] in button.label for p, t in chosen.items() if t == threshold)
+            OPERATING_POINT_LABELS[p] in button.label for p, t in chosen.items() if t == threshold)
         button.click().run()
-        assert app.session_state[ui.threshold_key(model)] == pytest.approx(threshold, abs=1e-12)
-        assert app.slider(key=ui.slider_key("explorer", model)).value == pytest.approx(threshold, abs=1e-12)
+        assert app.session_state[state.threshold_key(model)] == pytest.approx(threshold, abs=1e-12)
+        assert app.slider(key=widgets.slider_key("explorer", model)).value == pytest.approx(threshold, abs=1e-12)
 
 
 def test_one_threshold_per_model_is_shared_by_every_page_and_reset_goes_back_to_validations_choice():
     model = MODELS[0]
     labels, scores = committed(model)
     app = open_page("pages/threshold_explorer.py")
-    app.slider(key=ui.slider_key("explorer", model)).set_value(0.2).run()
+    app.slider(key=widgets.slider_key("explorer", model)).set_value(0.2).run()
     app.switch_page("pages/case_gallery.py").run()
-    assert app.slider(key=ui.slider_key("gallery", model)).value == 0.2
-    app.slider(key=ui.slider_key("gallery", model)).set_value(0.6).run()
+    assert app.slider(key=widgets.slider_key("gallery", model)).value == 0.2
+    app.slider(key=widgets.slider_key("gallery", model)).set_value(0.6).run()
     app.switch_page("pages/comparison.py").run()
-    assert app.slider(key=ui.slider_key("compare", model)).value == 0.6
+    assert app.slider(key=widgets.slider_key("compare", model)).value == 0.6
     assert rendered_confusion_counts(app, MODELS.index(model)) == {k: int(v) for k, v in counts_at(labels, scores, 0.6).items()}
     app.button(key="compare_reset").click().run()
     card = open_checkpoint(CHECKPOINTS_DIR / model).card
-    assert app.session_state[ui.threshold_key(model)] == card.opening_threshold
+    assert app.session_state[state.threshold_key(model)] == card.opening_threshold
     app.switch_page("pages/threshold_explorer.py").run()
-    assert app.slider(key=ui.slider_key("explorer", model)).value == card.opening_threshold
+    assert app.slider(key=widgets.slider_key("explorer", model)).value == card.opening_threshold
 
 
 def test_comparison_says_whether_differences_are_beyond_chance():
@@ -105,7 +107,7 @@ def test_comparison_says_whether_differences_are_beyond_chance():
     from core.metrics import paired_bootstrap_differences
 
     app = open_page("pages/comparison.py")
-    app.slider(key=ui.slider_key("compare", MODELS[0])).set_value(0.05).run()  # far apart: a difference beyond chance
+    app.slider(key=widgets.slider_key("compare", MODELS[0])).set_value(0.05).run()  # far apart: a difference beyond chance
     verdicts = next(t.value for t in app.table if "Beyond chance?" in t.value.columns)
     thresholds = [0.05, open_checkpoint(CHECKPOINTS_DIR / MODELS[1]).card.opening_threshold]
     (labels, first), (_, second) = committed(MODELS[0]), committed(MODELS[1])
@@ -120,8 +122,8 @@ def test_comparison_says_whether_differences_are_beyond_chance():
 
 def _shown_probabilities(app: AppTest, raw: bool = True) -> dict[str, float]:
     """Each model's probability as the page shows it: the raw score (after switching the page to it) or calibrated."""
-    if app.toggle and app.toggle(key=ui.RAW_KEY).value != raw:
-        app.toggle(key=ui.RAW_KEY).set_value(raw).run()
+    if app.toggle and app.toggle(key=state.RAW_KEY).value != raw:
+        app.toggle(key=state.RAW_KEY).set_value(raw).run()
     return {m.label.split(":")[0]: float(m.value) for m in app.metric if "P(pneumonia)" in m.label}
 
 
@@ -129,7 +131,7 @@ def test_a_sample_image_gets_exactly_cores_probability_from_each_model():
     app = open_page("pages/predict.py")
     app.radio(key="predict_source").set_value("Sample from the test split").run()
     app.selectbox(key="predict_sample").set_value(17).run()
-    image = np.load(ui.TEST_IMAGES)["images"][17]
+    image = load_test_images()[0][17]
     calibrated, raw = _shown_probabilities(app, raw=False), _shown_probabilities(app, raw=True)
     for model in MODELS:
         checkpoint = open_checkpoint(CHECKPOINTS_DIR / model)
@@ -161,7 +163,7 @@ def test_a_file_that_is_not_an_image_gets_a_clear_message(payload):
 def test_gallery_groups_test_cases_by_outcome_at_the_threshold():
     model = MODELS[0]
     app = open_page("pages/case_gallery.py")
-    app.slider(key=ui.slider_key("gallery", model)).set_value(0.5).run()
+    app.slider(key=widgets.slider_key("gallery", model)).set_value(0.5).run()
     labels, scores = committed(model)
     counts = counts_at(labels, scores, 0.5)
     options = app.radio(key="gallery_outcome").options
@@ -175,17 +177,17 @@ def test_the_explorer_opens_at_the_threshold_each_card_chose_on_validation():
     for model in MODELS:
         app.selectbox(key="explorer_model").set_value(model).run()
         chosen = open_checkpoint(CHECKPOINTS_DIR / model).card
-        assert app.slider(key=ui.slider_key("explorer", model)).value == chosen.opening_threshold
+        assert app.slider(key=widgets.slider_key("explorer", model)).value == chosen.opening_threshold
         assert chosen.opening_threshold == chosen.metrics.thresholds["sensitivity_95"]
 
 
 @pytest.mark.parametrize("requested", ["overview.py", "threshold_explorer.py", "comparison.py", "predict.py", "case_gallery.py", "gone.py"])
 def test_a_page_url_opened_first_lands_on_that_page(requested):
-    """A fresh server's first request for a page goes through the entry script (ui.through_entry_script)."""
+    """A fresh server's first request for a page goes through the entry script (ui.routing.enter)."""
     app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
-    app.session_state[ui.DEEP_LINK] = requested
+    app.session_state[routing.DEEP_LINK] = requested
     app.run()
-    assert not app.exception and ui.DEEP_LINK not in app.session_state
+    assert not app.exception and routing.DEEP_LINK not in app.session_state
     titles = {"threshold_explorer.py": "Threshold explorer", "comparison.py": "Compare models", "predict.py": "Predict an X-ray",
               "case_gallery.py": "Case gallery"}
     assert app.title[0].value == titles.get(requested, "Pneumonia X-ray Explorer")
@@ -236,7 +238,7 @@ def test_the_overview_renders_without_importing_torch():
 
 def test_no_file_but_the_registry_names_a_model():
     names = [f'"{name}"' for name in REGISTRY] + [f"'{name}'" for name in REGISTRY]
-    sources = [REPO / "streamlit_app.py", REPO / "ui.py", REPO / "train.py", *(REPO / "pages").glob("*.py"),
+    sources = [REPO / "streamlit_app.py", REPO / "train.py", *(REPO / "ui").glob("*.py"), *(REPO / "pages").glob("*.py"),
                *(p for p in (REPO / "core").glob("*.py") if p.name != "registry.py")]
     assert [(p.name, n) for p in sources for n in names if n in p.read_text()] == []
 
@@ -308,7 +310,8 @@ def test_the_paediatric_fixtures_are_accepted_with_the_probabilities_core_gives(
 
     data = (FIXTURES / fixture).read_bytes()
     app = _upload(fixture, data, "image/jpeg")
-    assert app.success and not app.warning[1:] and not app.error
+    assert app.success[0].value.startswith("**Accepted**") and not app.error
+    assert not any("outside what the models know" in w.value for w in app.warning)  # warnings here are the framing check's
     image = to_dataset_image(decode(data).grey)
     for model in MODELS:
         expected = probabilities(predict_logits(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), image[None]))[0]
@@ -328,7 +331,7 @@ def test_every_odd_or_hostile_file_gets_a_sentence_or_a_flagged_reading_never_an
             outcomes[name] = "flagged" if app.warning else "accepted"
             assert len(shown) == len(MODELS)
         else:
-            assert len(app.error) == 1 and app.error[0].value.endswith(".") and app.error[0].value != ui.PAGE_ERROR, name
+            assert len(app.error) == 1 and app.error[0].value.endswith(".") and app.error[0].value != routing.PAGE_ERROR, name
             assert "Traceback" not in app.error[0].value and "/" not in app.error[0].value.replace("1–5", ""), name
             outcomes[name] = "refused"
     assert len(outcomes) >= 34
@@ -392,26 +395,69 @@ def test_the_model_card_page_is_written_from_the_card():
         assert "TRIPOD+AI item" in app.table[-1].value.index.name
 
 
-def test_a_shared_link_restores_model_split_and_thresholds_and_the_url_follows_the_state():
+def _a_false_positive(model: str) -> int:
+    labels, scores = committed(model)
+    return int(np.flatnonzero((labels == 0) & (scores >= open_checkpoint(CHECKPOINTS_DIR / model).card.opening_threshold))[0])
+
+
+SHARED_VALUES = {  # page -> widget key -> a value a user could have chosen that is not the page's default
+    "threshold_explorer.py": lambda: {"explorer_model": MODELS[-1], "explorer_split": "val"},
+    "comparison.py": lambda: {"compare_first": MODELS[-1], "compare_second": MODELS[0], "comparison_split": "val"},
+    "predict.py": lambda: {"predict_source": state.PREDICT_SOURCES[1], "predict_sample": 17, state.RAW_KEY: True},
+    "case_gallery.py": lambda: {"gallery_model": MODELS[-1], "gallery_outcome": "FP", "gallery_case": _a_false_positive(MODELS[-1]),
+                                state.RAW_KEY: True},
+    "calibration.py": lambda: {"calibration_split": "val", "calibration_scale": state.CALIBRATION_SCALES[1], "calibration_prevalence": 30},
+    "decision_curve.py": lambda: {"decision_split": "val"},
+    "robustness.py": lambda: {"robustness_model": MODELS[-1], "robustness_split": "val"},
+    "model_card.py": lambda: {"card_model": MODELS[-1]},
+}
+
+
+def _opened_by_link(page: str, link: dict) -> AppTest:
+    """A fresh session opened at a page's URL with a link's query parameters: the page and its parameters held while the
+    request is forwarded to the entry script, as ui.routing does with a first request."""
     app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
-    app.query_params.update({"model": MODELS[-1], "split": "val", "t_" + MODELS[0]: "0.250", "t_" + MODELS[-1]: "0.8"})
+    app.session_state[routing.DEEP_LINK], app.session_state[routing.DEEP_LINK_QUERY] = page, link
+    return app.run()
+
+
+def test_every_page_declares_what_a_link_carries():
+    assert set(SHARED_VALUES) == set(state.SHAREABLE) == {p.name for p in (REPO / "pages").glob("*.py")} - {"overview.py"}
+
+
+@pytest.mark.parametrize("page", list(SHARED_VALUES))
+def test_a_link_copied_from_any_page_restores_what_it_showed(page):
+    values = SHARED_VALUES[page]()
+    app = open_page(f"pages/{page}")
+    for key, value in values.items():
+        app.session_state[key] = value
+    app.session_state[state.threshold_key(MODELS[0])] = 0.25
     app.run()
-    app.switch_page("pages/threshold_explorer.py").run()
+    link = {key: app.query_params[key] for key in app.query_params}
+    thresholds = {f"t_{model}" for model in MODELS}
+    assert set(state.SHAREABLE[page]) | {f"t_{MODELS[0]}"} <= set(link) <= set(state.SHAREABLE[page]) | thresholds  # this page's only
+    opened = _opened_by_link(page, link)
+    assert not opened.exception and not opened.error
+    assert {key: opened.session_state[key] for key in values} == values
+    assert opened.session_state[state.threshold_key(MODELS[0])] == 0.25
+
+
+def test_the_url_follows_a_threshold_moved_inside_a_fragment():
+    app = _opened_by_link("threshold_explorer.py", {"model": MODELS[-1], "split": "val", "t_" + MODELS[-1]: "0.8"})
     assert app.selectbox(key="explorer_model").value == MODELS[-1] and app.radio(key="explorer_split").value == "val"
-    assert app.slider(key=ui.slider_key("explorer", MODELS[-1])).value == 0.8
-    assert app.session_state[ui.threshold_key(MODELS[0])] == 0.25
-    app.slider(key=ui.slider_key("explorer", MODELS[-1])).set_value(0.3).run()
+    assert app.slider(key=widgets.slider_key("explorer", MODELS[-1])).value == 0.8
+    app.slider(key=widgets.slider_key("explorer", MODELS[-1])).set_value(0.3).run()
     assert app.query_params["t_" + MODELS[-1]] == "0.300" and app.query_params["model"] == MODELS[-1]
 
 
 def test_a_link_with_nonsense_is_ignored_not_fatal():
-    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
-    app.query_params.update({"model": "gpt-9", "split": "train", "t_" + MODELS[0]: "banana", "t_" + MODELS[-1]: "7"})
-    app.run()
-    app.switch_page("pages/threshold_explorer.py").run()
-    assert not app.exception
+    app = _opened_by_link("threshold_explorer.py", {"model": "gpt-9", "split": "train", "t_" + MODELS[0]: "banana", "t_" + MODELS[-1]: "7"})
+    assert not app.exception and not app.error
+    assert app.selectbox(key="explorer_model").value == MODELS[0] and app.radio(key="explorer_split").value == "test"
     card = open_checkpoint(CHECKPOINTS_DIR / MODELS[0]).card
-    assert app.session_state[ui.threshold_key(MODELS[0])] == card.opening_threshold
+    assert app.session_state[state.threshold_key(MODELS[0])] == card.opening_threshold
+    gallery = _opened_by_link("case_gallery.py", {"case": "99999", "outcome": "XX", "raw": "maybe"})
+    assert not gallery.exception and not gallery.error
 
 
 def test_the_prevalence_slider_starts_at_each_splits_own_prevalence():
@@ -437,15 +483,93 @@ def _broken_chart(*args, **kwargs):
 def test_a_page_error_fails_the_test_that_meets_it(monkeypatch, page):
     """The overview runs inside the entry script's error handling (the others run alone in AppTest, as in Streamlit's
     legacy page mode); without the test flag its error would be a sentence, and `not app.exception` would pass."""
-    monkeypatch.setattr(ui, "chart", _broken_chart)
+    monkeypatch.setattr(widgets, "chart", _broken_chart)
     app = open_page(page)
     assert len(app.exception) == 1
-    assert ui.PAGE_ERROR not in [e.value for e in app.error]
+    assert routing.PAGE_ERROR not in [e.value for e in app.error]
 
 
 def test_for_a_viewer_a_page_error_is_one_sentence_and_no_traceback(monkeypatch):
-    monkeypatch.delenv(ui.RAISE_PAGE_ERRORS_ENV)
-    monkeypatch.setattr(ui, "chart", _broken_chart)
+    monkeypatch.delenv(routing.RAISE_PAGE_ERRORS_ENV)
+    monkeypatch.setattr(widgets, "chart", _broken_chart)
     app = open_page("pages/overview.py")
-    assert not app.exception and [e.value for e in app.error] == [ui.PAGE_ERROR]
+    assert not app.exception and [e.value for e in app.error] == [routing.PAGE_ERROR]
     assert not any("secret" in element.value for element in [*app.markdown, *app.caption, *app.error])
+
+
+def _percent_and_interval(text: str) -> tuple[float, float, float]:
+    value, low, high = re.match(r"([\d.]+)% \(([\d.]+)%–([\d.]+)%\)", text).groups()
+    return float(value) / 100, float(low) / 100, float(high) / 100
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_the_robustness_page_shows_what_the_perturbed_predictions_give(split):
+    from core.perturbations import BY_NAME
+    from core.robustness import split_logits
+
+    app = open_page("pages/robustness.py")
+    app.radio(key="robustness_split").set_value(split).run()
+    assert not app.exception and not app.error
+    for model in [m for m in MODELS if open_checkpoint(CHECKPOINTS_DIR / m).card.robustness is not None]:
+        app.selectbox(key="robustness_model").set_value(model).run()
+        checkpoint = open_checkpoint(CHECKPOINTS_DIR / model)
+        labels = committed(model, split)[0]
+        threshold = checkpoint.card.opening_threshold
+        table = app.table[0].value
+        for name, logits in split_logits(checkpoint.perturbed(), split).items():
+            row = table.loc[BY_NAME[name].label]
+            tn, fp, fn, tp = confusion_matrix(labels, 1 / (1 + np.exp(-logits)) >= threshold).ravel()
+            sensitivity, low, high = _percent_and_interval(row["Sensitivity"])
+            assert sensitivity == pytest.approx(tp / (tp + fn), abs=5e-4) and low <= sensitivity <= high
+            assert _percent_and_interval(row["Specificity"])[0] == pytest.approx(tn / (tn + fp), abs=5e-4)
+            assert float(row["AUC"].split()[0]) == pytest.approx(roc_auc_score(labels, logits), abs=5e-4)
+        assert any(spec(model).display_name in m.value and ("weakest" in m.value or "does best" in m.value) for m in app.markdown)
+
+
+def _cropped_jpeg(data: bytes, keep: float) -> bytes:
+    image = Image.open(io.BytesIO(data))
+    width, height = image.size
+    left, top = round(width * (1 - keep) / 2), round(height * (1 - keep) / 2)
+    buffer = io.BytesIO()
+    image.crop((left, top, width - left, height - top)).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="needs ../shared/fixtures/cxr")
+@pytest.mark.parametrize("fixture", ["kermany_NORMAL2-IM-1430-0001.jpeg", "kermany_person1951_bacteria_4882.jpeg"])
+@pytest.mark.parametrize("keep", [1.0, 0.9, 0.8])
+def test_the_framing_check_says_what_core_finds_on_the_paediatric_fixtures(fixture, keep):
+    from core.imaging import decode
+    from core.robustness import framing_check
+
+    data = (FIXTURES / fixture).read_bytes()
+    data = data if keep == 1.0 else _cropped_jpeg(data, keep)
+    app = _upload(fixture, data, "image/jpeg")
+    assert not app.exception and not app.error
+    models = {m: load_model(open_checkpoint(CHECKPOINTS_DIR / m)) for m in MODELS}
+    thresholds = {m: open_checkpoint(CHECKPOINTS_DIR / m).card.opening_threshold for m in MODELS}
+    checks = framing_check(models, decode(data).grey, thresholds)
+    for model, check in checks.items():
+        shown = [e for e in [*app.success, *app.warning] if e.value.startswith(f"**{spec(model).display_name}**:")]
+        assert len(shown) == 1, model
+        assert ("the decision holds" in shown[0].value) == check.holds, (model, shown[0].value)
+        low, high = check.probabilities.min(), check.probabilities.max()
+        assert f"{low:.2f}–{high:.2f}" in shown[0].value
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="needs ../shared/fixtures/cxr")
+def test_the_zoom_control_rereads_every_model_at_the_framing_chosen():
+    from core.imaging import decode
+    from core.perturbations import framed_square
+
+    data = (FIXTURES / "kermany_person1951_bacteria_4882.jpeg").read_bytes()
+    app = _upload("x.jpeg", data, "image/jpeg")
+    app.slider(key="predict_zoom").set_value(1.15).run()
+    app.slider(key="predict_across").set_value(1.5).run()
+    image = to_dataset_image(framed_square(decode(data).grey, 1.15, (-1.5, 0.0)))
+    shown = _shown_probabilities(app)
+    for model in MODELS:
+        expected = probabilities(predict_logits(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), image[None]))[0]
+        assert shown[spec(model).display_name] == pytest.approx(expected, abs=5e-4)
+    captions = [image.caption for element in app.get("image") for image in element.proto.imgs]
+    assert any("framed 15% tighter, frame moved +1.5 px across" in caption for caption in captions)

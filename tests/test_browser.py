@@ -1,4 +1,5 @@
-"""End to end in a real headless Chromium: move the threshold slider and see the drawn confusion matrix change."""
+"""End to end in a real headless Chromium: the drawn confusion matrix follows the slider, a phone's sidebar closes,
+a PHI-bearing DICOM leaves no name in the report, and no page has a serious accessibility violation."""
 
 import io
 import re
@@ -82,10 +83,10 @@ def test_on_a_phone_the_sidebar_closes_after_a_navigation_tap(app_url, chromium)
     page = context.new_page()
     page.goto(app_url)
     page.get_by_role("heading", name="Pneumonia X-ray Explorer").wait_for(timeout=90_000)
-    for index, title in ((1, "Threshold explorer"), (5, "Can I trust the number?")):
+    for link, title in (("Threshold explorer", "Threshold explorer"), ("Calibration", "Can I trust the number?")):
         page.get_by_test_id("stExpandSidebarButton").tap()
         page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right > 1")
-        page.get_by_test_id("stSidebarNavLink").nth(index).tap()
+        page.get_by_test_id("stSidebarNavLink").filter(has_text=link).tap()
         page.get_by_role("heading", name=title).wait_for(timeout=60_000)
         page.wait_for_timeout(800)  # the sidebar's closing transition
         assert not _sidebar_is_open(page), title
@@ -116,3 +117,20 @@ def test_a_phi_bearing_dicom_uploads_and_its_case_report_pdf_names_no_one(app_ur
         assert identifier not in text and identifier not in shown, identifier
     for identifier in PHI.values():  # long enough not to turn up by chance inside compressed image streams
         assert identifier.encode() not in data, identifier
+
+
+PAGE_PATHS = ["", "threshold_explorer", "comparison", "predict", "case_gallery", "robustness", "calibration", "decision_curve", "model_card"]
+
+
+def test_no_page_has_a_serious_or_critical_accessibility_violation(app_url, chromium):
+    """axe-core on every page as it first renders, at desktop width (scripts/screenshots.py shows the same pages)."""
+    from local_server import SERIOUS, accessibility_violations, settled
+
+    page = chromium[1].new_page(viewport={"width": 1400, "height": 1000})
+    found = {}
+    for path in PAGE_PATHS:
+        page.goto(f"{app_url}/{path}")
+        settled(page)
+        found[path or "overview"] = [v for v in accessibility_violations(page) if v["impact"] in SERIOUS]
+    page.close()
+    assert found == {name: [] for name in found}

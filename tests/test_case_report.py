@@ -21,7 +21,8 @@ def _report(file_name=None) -> CaseReport:
     readings = (ModelReading("Custom CNN", 0.8123, 0.7912, 0.433, 0.401, "Pneumonia", overlay(square, heat, 0.45), "ab" * 32),
                 ModelReading("ResNet-18", 0.2345, 0.2501, 0.373, 0.377, "Normal", overlay(square, 1 - heat, 0.45), "cd" * 32))
     return CaseReport("Case report: an X-ray read by the models", f"{decoded.format}, {decoded.width}×{decoded.height} pixels",
-                      image, square, readings, verdict.outcome, "2026-11-29 05:00 UTC", file_name)
+                      image, square, readings, gate=verdict.outcome, created="2026-11-29 05:00 UTC", file_name=file_name,
+                      framing=("Custom CNN: P(pneumonia) 0.71-0.85 over 7 readings: the decision holds.",))
 
 
 def _pdf_text(data: bytes) -> str:
@@ -37,7 +38,8 @@ def test_the_pdf_opens_and_says_what_each_model_said():
     assert len(reader.pages) == 1 and len(reader.pages[0].images) >= 5  # the square, the 28×28, two heatmaps, the legend
     for expected in ("Custom CNN: P(pneumonia) 0.791 calibrated, 0.812 raw", "threshold 0.433 raw", "-> Pneumonia",
                      "ResNet-18: P(pneumonia) 0.250 calibrated, 0.234 raw", "-> Normal", "Weights sha256 abababababababab",
-                     "DICOM, 256×256 pixels", "Input gate: accepted", "2026-11-29 05:00 UTC", "Not a medical device"):
+                     "DICOM, 256×256 pixels", "Input gate: accepted", "2026-11-29 05:00 UTC", "Not a medical device",
+                     "Framing check, Custom CNN: P(pneumonia) 0.71-0.85 over 7 readings: the decision holds."):
         assert expected in text, expected
 
 

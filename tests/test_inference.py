@@ -12,11 +12,11 @@ from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
 from core.evaluation import split_arrays
 from core.inference import gradcam, image_batch, load_model, read
 from core.registry import spec
-from ui import TEST_IMAGES
+from core.assets import load_test_images
 
 MODELS = ["cnn", "resnet18", "cnn_noflip_x5"]
 SINGLE = ["cnn", "resnet18"]  # the library's GradCAM reads one layer; an ensemble's map stacks its members' layers
-IMAGES = np.load(TEST_IMAGES)["images"]
+IMAGES = load_test_images()[0]
 
 
 @pytest.fixture(scope="module", params=MODELS)

@@ -7,9 +7,9 @@ import zlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tests.conftest import REPO
+from core.assets import load_test_images
 
-TEST_IMAGES = np.load(REPO / "assets" / "pneumoniamnist_test.npz")["images"]
+TEST_IMAGES = load_test_images()[0]
 PHI = {"PatientName": "DOE^JANE", "PatientID": "PHI-5551234", "PatientBirthDate": "20210314", "InstitutionName": "St Elsewhere Hospital",
        "ReferringPhysicianName": "WHO^DOCTOR", "AccessionNumber": "ACC998877", "StudyDate": "20250102"}
 
