@@ -1,9 +1,10 @@
-"""Dashboard latency on this machine: a threshold-slider move, and an X-ray upload to both predictions and heatmaps.
+"""Dashboard latency on this machine: every page's rerun, a threshold-slider move, and an X-ray upload to every
+model's reading, heatmap and framing check.
 
     python benchmarks/app_latency.py [--repeats 20]
 
-Server side, through streamlit's AppTest (a whole-page rerun: an upper bound for the explorer's fragment rerun),
-and the upload path through core alone (decode, 28x28, both models' probability and Grad-CAM, overlays).
+Server side, through streamlit's AppTest (a whole-page rerun: an upper bound for a fragment's rerun), and the
+upload path through core alone (decode, 28x28, each model's probability and Grad-CAM, overlays, framing check).
 """
 
 import argparse
@@ -20,6 +21,7 @@ from ui import widgets
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
 from core.imaging import decode, display_image, overlay, to_dataset_image
 from core.inference import load_model, read
+from core.robustness import framing_check
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,6 +63,11 @@ def main() -> None:
     args = parser.parse_args()
     names = list(trained_models(CHECKPOINTS_DIR))
 
+    for page in sorted((REPO / "pages").glob("*.py")):
+        app = open_page(f"pages/{page.name}")
+        median, worst = timed(app.run, args.repeats)
+        print(f"{page.stem}, a rerun (server side): median {median:.0f} ms, max {worst:.0f} ms")
+
     explorer = open_page("pages/threshold_explorer.py")
     slider = widgets.slider_key("explorer", names[0])
     values = iter(np.linspace(0.05, 0.95, 10 * (args.repeats + 1)))
@@ -70,14 +77,17 @@ def main() -> None:
     jpeg = xray_jpeg()
     models = {name: load_model(open_checkpoint(CHECKPOINTS_DIR / name)) for name in names}
 
-    def upload_path():
+    def upload_path(check: bool):
         original = decode(jpeg).grey
         small, shown = to_dataset_image(original), display_image(original)
         for name, model in models.items():
             overlay(shown, read(model, small, 0.5).heatmap, 0.45)
+        if check:
+            framing_check(models, original, {name: 0.5 for name in models})
 
-    median, worst = timed(upload_path, args.repeats)
-    print(f"2000x2000 JPEG ({len(jpeg) / 1e6:.1f} MB) to {len(models)} predictions + heatmaps, core only: median {median:.0f} ms, max {worst:.0f} ms")
+    for check, what in ((False, "predictions + heatmaps"), (True, "predictions + heatmaps + framing check")):
+        median, worst = timed(lambda: upload_path(check), args.repeats)
+        print(f"2000x2000 JPEG ({len(jpeg) / 1e6:.1f} MB) to {len(models)} {what}, core only: median {median:.0f} ms, max {worst:.0f} ms")
 
     predict = open_page("pages/predict.py")
     median, worst = timed(lambda: predict.file_uploader(key="upload").set_value(("xray.jpeg", jpeg, "image/jpeg")).run(), args.repeats)
