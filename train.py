@@ -6,6 +6,7 @@
     python train.py evaluate --model cnn       # recompute predictions from the data, compare with the committed ones
     python train.py refresh --model cnn        # recompute the card's metrics and calibration from its committed predictions
     python train.py robustness --model cnn     # (re)measure a committed checkpoint under the perturbation suite
+    python train.py assemble --model cnn_noflip_x5 --runs runs/a runs/b ...   # the checkpoint from blind runs of its recipe
 
 Each run writes a checkpoint folder (default checkpoints/<model>/: weights, card, predictions and predictions under the
 perturbation suite of core/perturbations.py; see core/checkpoints.py).
@@ -21,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from safetensors.torch import load as load_safetensors
 
 from core.cards import Card, ClassCounts, DataRecord, InitialisationRecord, LossRecord, TrainingRecord
 from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, save_checkpoint
@@ -41,7 +43,7 @@ RESUME_FILE = "resume.pt"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "evaluate", "refresh", "robustness"):
+    for name in ("train", "evaluate", "refresh", "robustness", "assemble"):
         command = commands.add_parser(name)
         command.add_argument("--model", choices=REGISTRY, required=True)
         command.add_argument("--data-root", help=f"folder holding {DATA_FILE} (default: ${DATA_ROOT_ENV}, else ~/.medmnist)")
@@ -60,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--subset", type=int, help="use only the first N images of each split (smoke runs)")
     train.add_argument("--blind", action="store_true", help="predict validation only: the card gets no test metrics")
     train.add_argument("--resume", action="store_true", help=f"continue from <out>/{RESUME_FILE} after an interruption")
+    commands.choices["assemble"].add_argument("--runs", type=Path, nargs="+", required=True,
+                                              help="blind run folders trained with the model's recipe, one per member, seeds in order")
     return parser.parse_args(argv)
 
 
@@ -156,10 +160,21 @@ def train_command(args) -> None:
           f"init {initialisation.source}, device {describe_device(device)}, bf16 autocast {config.amp}")
     started = datetime.now(timezone.utc)
     result, member_best_epochs = fit_model(model, train, val, config, device, out)
-
     model.load_state_dict(result.best_state)
+    training = TrainingRecord(
+        device=describe_device(device), torch=torch.__version__, started=started.isoformat(timespec="seconds"),
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), epoch_seconds_total=result.seconds,
+        best_epoch=result.best_epoch, history=result.history, member_best_epochs=member_best_epochs)
+    write_checkpoint(name, model, dataset, config, initialisation, training, result.pos_weight, out, args.blind, args.subset)
+    for finished in out.glob("resume*.pt"):
+        finished.unlink()
+
+
+def write_checkpoint(name, model, dataset, config: TrainConfig, initialisation: InitialisationRecord, training: TrainingRecord,
+                     pos_weight: float, out: Path, blind: bool, subset=None) -> Card:
+    """Predict validation (and test unless blind), clean and under the perturbation suite, and write the checkpoint."""
     model = model.cpu().eval()  # predictions are computed in fp32 on the CPU, as the app computes them
-    evaluated = {split: dataset.splits[split] for split in (("val",) if args.blind else ("val", "test"))}
+    evaluated = {split: dataset.splits[split] for split in (("val",) if blind else ("val", "test"))}
     predictions = predictions_frame(model, evaluated)
     print("predicting under the perturbation suite…")
     perturbed = perturbed_frame(model, evaluated)
@@ -172,23 +187,56 @@ def train_command(args) -> None:
         trainable_parameters=count_trainable_parameters(model),
         initialisation=initialisation,
         config=config,
-        loss=LossRecord(result.pos_weight, "weight_factor * N_normal / N_pneumonia (report Eq. 4)"),
+        loss=LossRecord(pos_weight, "weight_factor * N_normal / N_pneumonia (report Eq. 4)"),
         data=DataRecord(file=DATA_FILE, sha256=dataset.sha256,
                         class_counts={split: ClassCounts(*data.class_counts()) for split, data in dataset.splits.items()}),
-        training=TrainingRecord(
-            device=describe_device(device), torch=torch.__version__, started=started.isoformat(timespec="seconds"),
-            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), epoch_seconds_total=result.seconds,
-            best_epoch=result.best_epoch, history=result.history, member_best_epochs=member_best_epochs),
-        departures_from_report=departures(name, config, initialisation, args.subset),
+        training=training,
+        departures_from_report=departures(name, config, initialisation, subset),
         metrics=metrics,
         calibration=fit_recalibration(predictions),
         robustness=robustness_record(perturbed, predictions, metrics.thresholds[metrics.chosen_operating_point]),
     )
     card = save_checkpoint(out, weights_to_bytes(model), card, predictions, perturbed)
-    for finished in out.glob("resume*.pt"):
-        finished.unlink()
     print(f"wrote {out}")
     print_summary(card)
+    return card
+
+
+def assemble_command(args) -> None:
+    """A registry model from blind runs already trained with its recipe (one per seed-ensemble member, seeds in order),
+    so that the model-selection runs themselves become the checkpoint, without training them again."""
+    name, entry = args.model, spec(args.model)
+    runs = []
+    for folder in args.runs:
+        try:
+            runs.append(open_checkpoint(folder))
+        except CheckpointError as error:
+            raise SystemExit(f"error: {error}")
+    dataset = load_dataset(args.data_root)
+    model = new_model(name)
+    members = list(model.members) if isinstance(model, SeedEnsemble) else [model]
+    if len(runs) != len(members):
+        raise SystemExit(f"error: {entry.display_name} has {len(members)} member(s); {len(runs)} run(s) given")
+    first, ensemble = runs[0].card, isinstance(model, SeedEnsemble)
+    member_architecture = (model.member, model.options) if ensemble else (entry.architecture, dict(entry.options))
+    for index, (run, member) in enumerate(zip(runs, members)):
+        card = run.card
+        recipe = TrainConfig.for_model(entry, seed=first.config.seed + index, amp=card.config.amp)
+        problems = [what for what, ok in (
+            ("architecture", (card.architecture, card.architecture_options) == member_architecture),
+            ("recipe", card.config == recipe), ("data", card.data.sha256 == dataset.sha256)) if not ok]
+        if problems:
+            raise SystemExit(f"error: {run.folder} differs from {entry.display_name}'s member {index} in its {', '.join(problems)}")
+        member.load_state_dict(load_safetensors(run.weights()))
+    cards = [run.card for run in runs]
+    training = TrainingRecord(
+        device=first.training.device, torch=first.training.torch, started=min(c.training.started for c in cards),
+        finished=max(c.training.finished for c in cards), epoch_seconds_total=sum(c.training.epoch_seconds_total for c in cards),
+        best_epoch=first.training.best_epoch,
+        history=[dataclasses.replace(record, member=index if ensemble else None) for index, c in enumerate(cards) for record in c.training.history],
+        member_best_epochs=[c.training.best_epoch for c in cards] if ensemble else None)
+    write_checkpoint(name, model, dataset, first.config, first.initialisation, training, first.loss.pos_weight, args.out or CHECKPOINTS_DIR / name,
+                     blind=False)
 
 
 def fit_model(model, train, val, config: TrainConfig, device, out: Path) -> tuple[TrainResult, list[int] | None]:
@@ -285,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         {"train": train_command, "evaluate": evaluate_command, "refresh": refresh_command,
-         "robustness": robustness_command}[args.command](args)
+         "robustness": robustness_command, "assemble": assemble_command}[args.command](args)
     except DataNotFoundError as error:
         raise SystemExit(f"error: {error}")
 

@@ -122,3 +122,24 @@ def test_a_seed_ensemble_member_is_exactly_the_single_run_with_that_seed(synthet
     single = fit(CustomCNN(), splits["train"], splits["val"], dataclasses.replace(config, seed=4), torch.device("cpu"), log=lambda _: None)
     assert all(torch.equal(ensemble.members[1].state_dict()[k], v) for k, v in single.best_state.items())
     assert len(best_epochs) == 2 and [h.member for h in result.history] == [0, 1]
+
+
+def test_a_model_assembled_from_its_blind_runs_predicts_as_they_did_and_a_run_of_another_recipe_is_refused(synthetic_root, tmp_path,
+                                                                                                         monkeypatch):
+    import core.registry
+
+    one_epoch = dataclasses.replace(core.registry.REGISTRY["cnn"], stages=(Stage("train", 1, 1e-3),))  # the recipe, shortened
+    monkeypatch.setattr(core.registry, "REGISTRY", core.registry.REGISTRY | {"cnn": one_epoch})
+    run, other = tmp_path / "runs" / "cnn-seed0", tmp_path / "runs" / "cnn-noflip"
+    common = ["--model", "cnn", "--data-root", str(synthetic_root), "--amp", "off", "--blind"]
+    train.main(["train", *common, "--out", str(run)])
+    train.main(["train", *common, "--out", str(other), "--no-flip"])
+    out = tmp_path / "cnn"
+    train.main(["assemble", "--model", "cnn", "--data-root", str(synthetic_root), "--runs", str(run), "--out", str(out)])
+    assembled, blind = open_checkpoint(out), open_checkpoint(run)
+    assert set(assembled.predictions["split"]) == {"val", "test"} and assembled.card.metrics.test is not None
+    val = assembled.predictions[assembled.predictions["split"] == "val"].reset_index(drop=True)
+    assert (val["probability"] - blind.predictions["probability"]).abs().max() < 1e-6
+    assert assembled.card.training.history == blind.card.training.history and assembled.card.config == blind.card.config
+    with pytest.raises(SystemExit, match="differs from Custom CNN's member 0 in its recipe"):
+        train.main(["assemble", "--model", "cnn", "--data-root", str(synthetic_root), "--runs", str(other), "--out", str(tmp_path / "x")])
