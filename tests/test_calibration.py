@@ -7,7 +7,8 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, log_loss
 
 from core.calibration import (
-    bootstrap_intervals, brier, expected_calibration_error, fit_platt, fit_temperature, prior_shift, reliability,
+    bootstrap_intervals, brier, compare_methods, cross_validated, expected_calibration_error, fit_platt, fit_temperature, prior_shift,
+    reliability,
 )
 from core.metrics import net_benefit, stratified_bootstrap_indices, treat_all_net_benefit
 
@@ -69,6 +70,27 @@ def test_bootstrap_intervals_contain_the_point_estimates(cases):
     intervals = bootstrap_intervals(labels, probabilities, stratified_bootstrap_indices(labels, 300, 0))
     assert intervals["brier"][0] <= brier(labels, probabilities) <= intervals["brier"][1]
     assert intervals["ece"][0] < intervals["ece"][1]
+
+
+def test_bootstrap_intervals_are_the_percentiles_of_each_resamples_ece_and_scikit_learns_brier(cases):
+    labels, _, probabilities = cases
+    indices = stratified_bootstrap_indices(labels, 200, 1)
+    one_by_one = {"ece": [expected_calibration_error(labels[rows], probabilities[rows]) for rows in indices],
+                  "brier": [brier_score_loss(labels[rows], probabilities[rows]) for rows in indices]}
+    intervals = bootstrap_intervals(labels, probabilities, indices)
+    for name, samples in one_by_one.items():
+        assert intervals[name] == pytest.approx(tuple(np.percentile(samples, [2.5, 97.5])), abs=1e-12), name
+
+
+def test_the_methods_compared_are_the_raw_scores_and_the_two_fits_scored_where_they_say(cases):
+    labels, logits, probabilities = cases
+    half = len(labels) // 2
+    rows = {row.method: row for row in compare_methods(labels[:half], logits[:half], labels[half:], logits[half:])}
+    assert rows["none"].validation_ece == pytest.approx(expected_calibration_error(labels[:half], probabilities[:half]))
+    assert rows["none"].cross_validated_log_loss is None
+    platt = fit_platt(labels[:half], logits[:half])
+    assert rows["platt"].test_ece == pytest.approx(expected_calibration_error(labels[half:], platt(logits[half:])))
+    assert rows["temperature"].cross_validated_log_loss == pytest.approx(cross_validated(labels[:half], logits[:half], fit_temperature)["log_loss"])
 
 
 def test_net_benefit_follows_vickers_and_elkin(cases):
