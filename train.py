@@ -222,9 +222,11 @@ def assemble_command(args) -> None:
     for index, (run, member) in enumerate(zip(runs, members)):
         card = run.card
         recipe = TrainConfig.for_model(entry, seed=first.config.seed + index, amp=card.config.amp)
+        full_counts = {split: ClassCounts(*data.class_counts()) for split, data in dataset.splits.items()}
         problems = [what for what, ok in (
             ("architecture", (card.architecture, card.architecture_options) == member_architecture),
-            ("recipe", card.config == recipe), ("data", card.data.sha256 == dataset.sha256)) if not ok]
+            ("recipe", card.config == recipe),
+            ("data", card.data.sha256 == dataset.sha256 and card.data.class_counts == full_counts)) if not ok]  # no --subset runs
         if problems:
             raise SystemExit(f"error: {run.folder} differs from {entry.display_name}'s member {index} in its {', '.join(problems)}")
         member.load_state_dict(load_safetensors(run.weights()))
@@ -320,8 +322,7 @@ def robustness_command(args) -> None:
     card = checkpoint.card
     splits = {split: dataset.splits[split] for split in ("val", "test") if getattr(card.metrics, split) is not None}
     started = time.perf_counter()
-    device = pick_device(args.device)
-    perturbed = perturbed_frame(load_model(checkpoint).to(device), splits, device)
+    perturbed = perturbed_frame(load_model(checkpoint), splits)  # on the CPU, as predictions.csv was made
     record = robustness_record(perturbed, checkpoint.predictions, card.opening_threshold)
     save_checkpoint(folder, checkpoint.weights(), dataclasses.replace(card, robustness=record), checkpoint.predictions, perturbed)
     print(f"{len(perturbed)} images × {len(record.perturbations)} perturbations in {time.perf_counter() - started:.0f}s; "

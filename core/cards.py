@@ -177,6 +177,8 @@ def _build(cls, data, where: str):
                         f"(missing {sorted(missing) or 'nothing'}, unknown {sorted(unknown) or 'nothing'})")
     try:
         return cls(**{name: _value(hints[name], value, f"{where}.{name}") for name, value in data.items()})
+    except CardError:
+        raise
     except ValueError as error:  # a record's own check (e.g. an unknown augmentation in the recipe)
         raise CardError(f"{where}: {error}") from None
 
@@ -192,6 +194,10 @@ def _value(hint, value, where: str):
     if base in (tuple, list):
         if not isinstance(value, list):
             raise CardError(f"{where} should be a list")
+        if base is tuple and arguments and arguments[-1] is not Ellipsis:  # fixed length, a type per place
+            if len(value) != len(arguments):
+                raise CardError(f"{where} should hold {len(arguments)} values, not {len(value)}")
+            return tuple(_value(kind, item, f"{where}[{i}]") for i, (kind, item) in enumerate(zip(arguments, value)))
         items = [_value(arguments[0], item, f"{where}[{i}]") for i, item in enumerate(value)] if arguments else value
         return tuple(items) if base is tuple else items
     if base is dict and arguments:

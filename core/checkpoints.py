@@ -52,7 +52,11 @@ class Checkpoint:
         if self.card.robustness is None:
             return None
         csv = _verified(self.folder / PERTURBED_FILE, self.card.robustness.predictions_sha256, self.card.name, "perturbed predictions")
-        return pd.read_csv(io.BytesIO(csv))
+        frame = pd.read_csv(io.BytesIO(csv))
+        if list(frame.columns) != ["split", "index", *self.card.robustness.perturbations]:
+            raise CheckpointError(f"The {spec(self.name).display_name} checkpoint's perturbed predictions hold other perturbations "
+                                  "than its card; measure it again (train.py robustness).")
+        return frame
 
 
 def checkpoints_dir() -> Path:
@@ -101,6 +105,12 @@ def open_checkpoint(folder: Path, expected_name: str | None = None) -> Checkpoin
         raise CheckpointError(f"The {entry.display_name} checkpoint holds a {_described(card.architecture, card.architecture_options)}, "
                               f"but the registry now describes a {_described(entry.architecture, entry.options)}: "
                               "retrain the model or restore its registry entry.")
+    record = card.robustness
+    if record is not None and (record.perturbations[:1] != ("clean",) or any(
+            set(aucs) != set(record.perturbations) for aucs in record.auc.values()) or set(record.weakest) != set(record.auc)
+            or not set(record.weakest.values()) <= set(record.perturbations)):
+        raise CheckpointError(f"The checkpoint in {folder.name}/ cannot be used: its robustness record does not match its own "
+                              "perturbations; measure it again (train.py robustness).")
     csv = _verified(folder / PREDICTIONS_FILE, card.predictions_sha256, card.name, "predictions")
     predictions = pd.read_csv(io.BytesIO(csv))
     checkpoint = Checkpoint(folder, card, predictions)

@@ -40,7 +40,7 @@ class Perturbation:
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """A (H, W) uint8 image, full resolution or 28×28, to the 28×28 uint8 image the models read."""
-        square = frame(image, self.zoom, self.shift, self.degrees) if self.geometric else image
+        square = frame(image, self.zoom, self.shift, self.degrees) if self.geometric else centre_crop_square(image)
         side = min(square.shape)
         square = expose(square, self.gamma, self.contrast, self.brightness)
         if self.blur_sigma:
@@ -52,8 +52,9 @@ class Perturbation:
 
 CLEAN = Perturbation("clean", "As the dataset frames it", "clean")
 
-# Framing: crop side over the dataset square's: 24/28 (17% tighter) to 35/28 (20% looser); at 28×28 these are
-# exactly "centre 24 px, resized back" and "a 3.5 px black border on each side, resized back".
+# Framing: crop side over the dataset square's: 24/28 (17% tighter) to 35/28 (20% looser). At 28×28 the even sides
+# are exactly "centre 24 px, resized back" and "a 2 px black border on each side, resized back"; the odd side of 35
+# (a 3.5 px border) falls between pixels, and is resampled half a pixel off.
 SUITE: tuple[Perturbation, ...] = (
     CLEAN,
     Perturbation("tighter_17", "Framed 17% tighter", "framing", zoom=28 / 24),
@@ -119,7 +120,8 @@ def framed_square(image: np.ndarray, zoom: float = 1.0, shift: tuple[float, floa
 
 
 def expose(image: np.ndarray, gamma: float = 1.0, contrast: float = 1.0, brightness: float = 0.0) -> np.ndarray:
-    """Gamma, then contrast about the image's mean, then a brightness offset, through one 8-bit lookup table."""
+    """Gamma, then contrast about the image's mean (the whole image given: apply() gives it the framed square), then a
+    brightness offset, through one 8-bit lookup table."""
     if gamma == 1.0 and contrast == 1.0 and brightness == 0.0:
         return image
     levels = np.arange(256) / 255.0

@@ -42,8 +42,7 @@ def robustness_rows(labels, probabilities: dict[str, np.ndarray], threshold: flo
                     auc: dict[str, PerturbedAuc] | None = None) -> list[Row]:
     """Metrics at threshold under each perturbation (name -> probabilities, same cases as labels), with intervals
     from the bootstrap resamples `indices`. AUC does not depend on the threshold: pass the card's in (else computed)."""
-    auc = auc or {name: PerturbedAuc(roc_auc(labels, scores), interval) for (name, scores), interval
-                  in zip(probabilities.items(), auc_intervals_of(labels, probabilities, indices).values())}
+    auc = auc or perturbed_aucs(labels, probabilities, indices)
     rows = []
     for name, scores in probabilities.items():
         point = metrics_at(labels, scores, threshold)
@@ -52,8 +51,10 @@ def robustness_rows(labels, probabilities: dict[str, np.ndarray], threshold: flo
     return rows
 
 
-def auc_intervals_of(labels, probabilities: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, tuple[float, float]]:
-    return {name: interval(Resamples.of(labels, scores, indices).auc()) for name, scores in probabilities.items()}
+def perturbed_aucs(labels, probabilities: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, PerturbedAuc]:
+    """AUC under each perturbation, with its percentile interval over the bootstrap resamples `indices`."""
+    return {name: PerturbedAuc(roc_auc(labels, scores), interval(Resamples.of(labels, scores, indices).auc()))
+            for name, scores in probabilities.items()}
 
 
 def weakest(rows: list[Row], metric: str = "balanced_accuracy") -> Row:
@@ -67,7 +68,8 @@ def probabilities_of(logits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def perturbed_frame(model, splits: dict, device="cpu") -> pd.DataFrame:
     """One row per image of each split given (name -> core.data.Split), in order: split, index, and the fp32 logit
-    under each perturbation of the suite (one column each; "clean" equals predictions.csv's logit)."""
+    under each perturbation of the suite (one column each; "clean" is predictions.csv's logit, up to the last bits that
+    another batch or thread count changes)."""
     frames = []
     for split, data in splits.items():
         logits = perturbed_logits(model, data.images[:, 0].numpy(), device=device)
@@ -89,8 +91,7 @@ def robustness_record(frame: pd.DataFrame, predictions: pd.DataFrame, threshold:
     for split in frame["split"].unique():
         labels, _ = split_arrays(predictions, split)
         logits = split_logits(frame, split)
-        intervals = auc_intervals_of(labels, probabilities_of(logits), bootstrap_indices(labels))
-        auc[split] = {name: PerturbedAuc(roc_auc(labels, expit(values)), intervals[name]) for name, values in logits.items()}
+        auc[split] = perturbed_aucs(labels, probabilities_of(logits), bootstrap_indices(labels))
         score = suite_score(labels, logits, threshold)
         worst[split], weakest_name[split] = score.worst_balanced_accuracy, score.weakest
     return RobustnessRecord(tuple(p for p in frame.columns if p not in ("split", "index")), auc, worst, weakest_name)
@@ -136,11 +137,6 @@ class FramingCheck:
     def holds(self) -> bool:
         """Whether every framing gets the decision the image gets as the dataset frames it (the first reading)."""
         return bool((self.decisions == self.decisions[0]).all())
-
-    @property
-    def mean_logit(self) -> float:
-        """Test-time augmentation: the mean logit over the framings."""
-        return float(self.logits.mean())
 
 
 FRAMING_SOURCE_SIDE = 224  # 8 source pixels per model pixel: ample for an anti-aliased 28×28, and fast to reframe

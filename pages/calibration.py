@@ -18,8 +18,9 @@ st.markdown(
 
 split = st.radio("Split", list(state.SPLIT_LABELS), format_func=state.SPLIT_LABELS.get, horizontal=True, key="calibration_split",
                  persist_state="session")
-scale = st.segmented_control("Probabilities", state.CALIBRATION_SCALES, default=state.CALIBRATION_SCALES[0], key="calibration_scale",
-                             help=GLOSSARY["Calibrated probability"]) or state.CALIBRATION_SCALES[0]
+st.session_state.setdefault("calibration_scale", state.CALIBRATION_SCALES[0])  # through the state, as links set it
+scale = st.segmented_control("Probabilities", state.CALIBRATION_SCALES, key="calibration_scale",
+                             help=GLOSSARY["Calibrated probability"]) or state.CALIBRATION_SCALES[0]  # none chosen: calibrated
 views = {name: resources.split_view(name, split) for name in names}
 
 

@@ -4,7 +4,7 @@ from core import case_report
 from core.gate import check, check_dataset_image, summary
 from core.imaging import ImageDecodeError, decode, display_image, overlay, to_dataset_image
 from core.inference import read
-from core.perturbations import BY_NAME, FRAMING_CHECK, framed_square, zoom_label
+from core.perturbations import FRAMING_CHECK, framed_square, zoom_label
 from core.reporting import CLASS_NAMES, DISCLAIMER
 from core.robustness import framing_check, framing_sentence
 from ui import resources, routing, state, widgets
@@ -29,7 +29,7 @@ if source == state.PREDICT_SOURCES[0]:
     except ImageDecodeError as error:
         st.error(str(error), icon=":material/error:")
         st.stop()
-    original = decoded.grey
+    original, token = decoded.grey, ("upload", upload.file_id)
     verdict = check(decoded, to_dataset_image(original), resources.neighbourhood())
     widgets.show_verdict(verdict)
     if decoded.dicom is not None:
@@ -40,7 +40,7 @@ if source == state.PREDICT_SOURCES[0]:
 else:
     index = st.selectbox("Test case", range(len(images)), key="predict_sample",
                          format_func=lambda i: f"#{i} ({CLASS_NAMES[labels[i]].lower()})")
-    original = images[index]
+    original, token = images[index], ("sample", index)
     verdict = check_dataset_image(original, resources.neighbourhood())
     widgets.show_verdict(verdict)
     origin = f"Test case #{index}, labelled {CLASS_NAMES[labels[index]].lower()} (28×28 already)"
@@ -48,26 +48,34 @@ else:
 thresholds = {name: state.current_threshold(name) for name in names}
 models = {name: model for name in names if (model := resources.model(name)) is not None}
 with st.spinner(f"Reading it at {len(FRAMING_CHECK)} framings and exposures…"):
-    checks = framing_check(models, original, thresholds)
-check_labels = {p.name: BY_NAME[p.name].label for p in FRAMING_CHECK}
-widgets.raw_toggle()
+    checks = state.session_memo("framing_check", (token, tuple(thresholds.items())), lambda: framing_check(models, original, thresholds))
+check_labels = {p.name: p.label for p in FRAMING_CHECK}
+
+
+def framing_words(zoom: float, across: float, down: float) -> str:
+    moves = [f"{value:+g} px {way}" for value, way in ((across, "across"), (down, "down")) if value]
+    return ("framed as the dataset" if zoom == 1.0 else f"framed {zoom_label(zoom)}") + (", frame moved " + " and ".join(moves) if moves else "")
 
 
 @st.fragment
 def reading() -> None:
-    """Reruns alone when the framing or the opacity moves: the upload is not decoded again."""
+    """Reruns alone when the framing, the opacity or the raw toggle moves; the models reread only for a new framing."""
     st.header("How the models read it")
+    widgets.raw_toggle()
     zoom_column, across_column, down_column = st.columns(3)
     zoom = zoom_column.slider("Framing: zoom (1 = the dataset's centre square)", 0.8, 1.25, 1.0, 0.01, key="predict_zoom",
                               help="Above 1 frames tighter (a crop), below 1 looser (black beyond the picture).")
     across = across_column.slider("Move the frame across (pixels of the 28×28)", -4.0, 4.0, 0.0, 0.5, key="predict_across")
     down = down_column.slider("Move the frame down (pixels of the 28×28)", -4.0, 4.0, 0.0, 0.5, key="predict_down")
-    square = framed_square(original, zoom, (-across, -down))  # moving the frame right moves the content left
-    model_input = to_dataset_image(square)
-    readings = {name: read(model, model_input, thresholds[name]) for name, model in models.items()}
-    shown = display_image(square)
-    framing = (f"framed {zoom_label(zoom)}" + (f", frame moved {across:+g} px across and {down:+g} px down" if across or down else "")
-               if (zoom, across, down) != (1.0, 0.0, 0.0) else "framed as the dataset")
+
+
+    def framed():
+        square = framed_square(original, zoom, (-across, -down))  # moving the frame right moves the content left
+        model_input = to_dataset_image(square)
+        return square, model_input, display_image(square), {name: read(model, model_input, thresholds[name]) for name, model in models.items()}
+
+    square, model_input, shown, readings = state.session_memo("reading", (token, zoom, across, down, tuple(thresholds.items())), framed)
+    framing = framing_words(zoom, across, down)
     opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cam_opacity", persist_state="session")
     columns = st.columns(2 + len(readings))
     with columns[0]:
@@ -89,7 +97,8 @@ def reading() -> None:
         "Case report: an X-ray read by the models", f"{origin}; {framing}", model_input,
         display_image(square, max(shown.shape[0], min(1024, *square.shape))),  # up to 1024 px of the upload
         readings, {name: resources.card(name) for name in readings}, thresholds, opacity, summary(verdict),
-        tuple(f"{resources.display_name(n)} (as the dataset frames it): {framing_sentence(checks[n], check_labels)}" for n in readings),
+        tuple(f"{resources.display_name(n)}, {len(FRAMING_CHECK)} readings around the dataset's framing (not the framing above): "
+              f"{framing_sentence(checks[n], check_labels)}" for n in readings),
         file_name if with_name else None), key="predict_report")
 
 

@@ -1,4 +1,5 @@
-"""Print (or write into README.md between its results markers) the results table, computed from the checkpoint cards.
+"""Print (or write into README.md between their markers) the results tables, computed from the checkpoints: metrics at
+the operating points chosen on validation, and sensitivity / specificity on test under the perturbation suite.
 
     python scripts/results_table.py [--write]
 """
@@ -15,6 +16,7 @@ from core.reporting import duration, initialisation_text, kept_epochs, markdown_
 REPO = Path(__file__).resolve().parent.parent
 
 START, END = "<!-- results:start (scripts/results_table.py) -->", "<!-- results:end -->"
+ROBUST_START, ROBUST_END = "<!-- robustness:start (scripts/results_table.py) -->", "<!-- robustness:end -->"
 POINTS = ("default", "report_rule", "sensitivity_95")
 
 
@@ -39,14 +41,40 @@ def results_table() -> str:
                                          "Kept epoch"], model_rows))
 
 
+def robustness_table(split: str = "test") -> str:
+    """Sensitivity / specificity under each perturbation at each model's opening threshold (the app's), one column per
+    model measured; the AUC as framed, and the worst balanced accuracy, below."""
+    from scipy.special import expit
+
+    from core.metrics import metrics_at
+    from core.perturbations import BY_NAME, TARGET
+    from core.robustness import split_logits
+
+    checkpoints = [c for c in (open_checkpoint(f) for f in trained_models(CHECKPOINTS_DIR).values()) if c.card.robustness is not None]
+    cells = {}
+    for checkpoint in checkpoints:
+        labels = checkpoint.predictions[checkpoint.predictions["split"] == split]["label"].to_numpy()
+        for name, logits in split_logits(checkpoint.perturbed(), split).items():
+            m = metrics_at(labels, expit(logits), checkpoint.card.opening_threshold)
+            cells[checkpoint.name, name] = f"{m['sensitivity']:.2f} / {m['specificity']:.2f}"
+    names = checkpoints[0].card.robustness.perturbations
+    rows = [[BY_NAME[p].label + ("" if p in TARGET or p == "clean" else " (beyond the target)")] + [cells[c.name, p] for c in checkpoints]
+            for p in names]
+    rows.append(["Worst balanced accuracy over the suite"] + [
+        f"{c.card.robustness.worst_balanced_accuracy[split]:.3f} ({BY_NAME[c.card.robustness.weakest[split]].label.lower()})" for c in checkpoints])
+    return markdown_table([f"{split.capitalize()}, {len(labels)} images: sensitivity / specificity"]
+                          + [f"{spec(c.name).display_name} (threshold {c.card.opening_threshold:.3f})" for c in checkpoints], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="replace the table in README.md")
-    table = results_table()
+    tables = {(START, END): results_table(), (ROBUST_START, ROBUST_END): robustness_table()}
     if not parser.parse_args().write:
-        print(table)
+        print("\n\n".join(tables.values()))
         return
-    replace_between(REPO / "README.md", START, END, table)
+    for (start, end), table in tables.items():
+        replace_between(REPO / "README.md", start, end, table)
     print(f"updated {REPO / 'README.md'}")
 
 

@@ -21,6 +21,7 @@ PAGES = {  # url path: (file name, text that appears once the page has rendered)
     "comparison": ("comparison", "Where the models disagree"),
     "predict": ("predict", "Grad-CAM: where"),
     "case_gallery": ("case_gallery", "Grad-CAM for"),
+    "robustness": ("robustness", "under each change"),
     "calibration": ("calibration", "What a different prevalence does"),
     "decision_curve": ("decision_curve", "It beats both"),
     "model_card": ("model_card", "TRIPOD+AI items"),

@@ -447,7 +447,7 @@ def test_the_url_follows_a_threshold_moved_inside_a_fragment():
     assert app.selectbox(key="explorer_model").value == MODELS[-1] and app.radio(key="explorer_split").value == "val"
     assert app.slider(key=widgets.slider_key("explorer", MODELS[-1])).value == 0.8
     app.slider(key=widgets.slider_key("explorer", MODELS[-1])).set_value(0.3).run()
-    assert app.query_params["t_" + MODELS[-1]] == "0.300" and app.query_params["model"] == MODELS[-1]
+    assert app.query_params["t_" + MODELS[-1]] == "0.3" and app.query_params["model"] == MODELS[-1]
 
 
 def test_a_link_with_nonsense_is_ignored_not_fatal():
@@ -456,8 +456,10 @@ def test_a_link_with_nonsense_is_ignored_not_fatal():
     assert app.selectbox(key="explorer_model").value == MODELS[0] and app.radio(key="explorer_split").value == "test"
     card = open_checkpoint(CHECKPOINTS_DIR / MODELS[0]).card
     assert app.session_state[state.threshold_key(MODELS[0])] == card.opening_threshold
-    gallery = _opened_by_link("case_gallery.py", {"case": "99999", "outcome": "XX", "raw": "maybe"})
-    assert not gallery.exception and not gallery.error
+    for page, link in (("case_gallery.py", {"case": "99999", "outcome": "XX", "raw": "maybe"}), ("predict.py", {"case": "²"}),
+                       ("calibration.py", {"prevalence": "9" * 5000, "scale": "Purple"})):
+        opened = _opened_by_link(page, link)
+        assert not opened.exception and not opened.error, page
 
 
 def test_the_prevalence_slider_starts_at_each_splits_own_prevalence():

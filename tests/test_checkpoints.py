@@ -91,6 +91,12 @@ DAMAGE = {
                                              "holds a CustomCNN(input_size=28), but the registry now describes a CustomCNN()"),
     "card with an unknown augmentation": (lambda f: _edit_card(f, config=json.loads((f / CARD_FILE).read_text())["config"] | {"augmentation": "magic"}),
                                           "card.config: unknown augmentation 'magic'"),
+    "card with a short interval": (lambda f: _edit_card(f, metrics=json.loads((f / CARD_FILE).read_text())["metrics"]
+                                                      | {"val": json.loads((f / CARD_FILE).read_text())["metrics"]["val"] | {"auc_ci95": [0.9]}}),
+                                   "card.metrics.val.auc_ci95 should hold 2 values, not 1"),
+    "card whose robustness names other perturbations": (lambda f: _edit_card(f, robustness=json.loads((f / CARD_FILE).read_text())["robustness"]
+                                                                            | {"perturbations": ["clean", "upside_down"]}),
+                                                        "robustness record does not match its own perturbations"),
     "card with a mistyped history": (lambda f: _edit_card(f, training=json.loads((f / CARD_FILE).read_text())["training"] | {"history": [{"epoch": 1}]}),
                                      "card.training.history[0] is not a card of schema"),
     "edited predictions": (lambda f: (f / PREDICTIONS_FILE).write_text((f / PREDICTIONS_FILE).read_text().replace("val,0,1", "val,0,0")),
@@ -133,8 +139,9 @@ def test_a_checkpoint_in_the_wrong_folder_is_refused(cnn_copy):
         open_checkpoint(cnn_copy, expected_name="resnet18")
 
 
-def test_readme_results_table_is_the_one_the_cards_give():
-    from scripts.results_table import END, START, results_table
+def test_readme_results_tables_are_the_ones_the_checkpoints_give():
+    from scripts.results_table import END, ROBUST_END, ROBUST_START, START, results_table, robustness_table
 
     readme = (CHECKPOINTS_DIR.parent / "README.md").read_text()
     assert readme.split(START)[1].split(END)[0].strip() == results_table()
+    assert readme.split(ROBUST_START)[1].split(ROBUST_END)[0].strip() == robustness_table()

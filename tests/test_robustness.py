@@ -54,7 +54,6 @@ def test_a_framing_check_holds_only_when_every_reading_decides_alike():
     steady = FramingCheck(("clean", "tighter_17"), np.array([2.0, 1.0]), 0.5)
     swayed = FramingCheck(("clean", "tighter_17"), np.array([0.5, -0.5]), 0.5)
     assert steady.holds and not swayed.holds
-    assert swayed.mean_logit == 0.0
     assert framing_sentence(swayed, {"clean": "As framed", "tighter_17": "Framed 17% tighter"}).endswith(
         "the decision changes with framing (framed 17% tighter): treat as uncertain.")
 

@@ -29,7 +29,7 @@ def current_threshold(name: str) -> float:
 def set_threshold(name: str, value: float) -> None:
     """The one place a threshold changes; the URL follows at once (fragment reruns skip the page's top)."""
     st.session_state[threshold_key(name)] = float(value)
-    st.query_params[f"t_{name}"] = f"{value:.3f}"
+    st.query_params[f"t_{name}"] = _threshold_text(value)
 
 
 def reset_thresholds(names: list[str]) -> None:
@@ -54,12 +54,17 @@ def _one_of(*options: str) -> Callable[[str], str | None]:
     return lambda text: text if text in options else None
 
 
+def _integer(text: str, low: int, high: int) -> int | None:
+    """A plain decimal integer within [low, high] (not "²", which isdigit() accepts and int() refuses)."""
+    return int(text) if text.isascii() and text.isdecimal() and len(text) <= 6 and low <= int(text) <= high else None
+
+
 def _test_case(text: str) -> int | None:
-    return int(text) if text.isdigit() and int(text) < len(resources.test_images()[1]) else None
+    return _integer(text, 0, len(resources.test_images()[1]) - 1)
 
 
 def _percent(text: str) -> int | None:
-    return int(text) if text.isdigit() and 1 <= int(text) <= 99 else None
+    return _integer(text, 1, 99)
 
 
 def _flag(text: str) -> bool | None:
@@ -81,6 +86,11 @@ SHAREABLE: dict[str, dict[str, Shared]] = {  # page file -> URL parameter -> wid
     "robustness.py": {"model": Shared("robustness_model", _model), "split": Shared("robustness_split", _SPLIT)},
     "model_card.py": {"model": Shared("card_model", _model)},
 }
+
+
+def _threshold_text(value: float) -> str:
+    """Six significant digits: a preset chosen on validation survives the link (three could move it past a case)."""
+    return f"{value:.6g}"
 
 
 def _as_text(value) -> str:
@@ -105,8 +115,19 @@ def sync_url(page: str) -> None:
                 continue
             if 0 <= value <= 1:
                 st.session_state[threshold_key(name)] = value
-    url = {param: _as_text(st.session_state[widget.key]) for param, widget in shared.items() if widget.key in st.session_state}
-    url |= {f"t_{name}": f"{st.session_state[threshold_key(name)]:.3f}" for name in resources.model_names()
+    url = {param: _as_text(st.session_state[widget.key]) for param, widget in shared.items()
+           if st.session_state.get(widget.key) is not None}
+    url |= {f"t_{name}": _threshold_text(st.session_state[threshold_key(name)]) for name in resources.model_names()
             if threshold_key(name) in st.session_state}
     if st.query_params.to_dict() != url:
         st.query_params.from_dict(url)
+
+
+def session_memo(slot: str, key, compute):
+    """compute(), kept in this session only (never shared) until key changes: an upload's readings survive an opacity
+    move without being held anywhere another session could see."""
+    memo = st.session_state.get(f"_memo_{slot}")
+    if memo is None or memo[0] != key:
+        memo = (key, compute())
+        st.session_state[f"_memo_{slot}"] = memo
+    return memo[1]
