@@ -539,7 +539,7 @@ def _cropped_jpeg(data: bytes, keep: float) -> bytes:
 
 @pytest.mark.skipif(not FIXTURES.exists(), reason="needs ../shared/fixtures/cxr")
 @pytest.mark.parametrize("fixture", ["kermany_NORMAL2-IM-1430-0001.jpeg", "kermany_person1951_bacteria_4882.jpeg"])
-@pytest.mark.parametrize("keep", [1.0, 0.9, 0.8])
+@pytest.mark.parametrize("keep", [1.0, 0.8])
 def test_the_framing_check_says_what_core_finds_on_the_paediatric_fixtures(fixture, keep):
     from core.imaging import decode
     from core.robustness import framing_check

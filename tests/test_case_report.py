@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 from pypdf import PdfReader
 
@@ -51,3 +52,24 @@ def test_the_file_name_appears_only_when_asked_for():
 def test_the_png_is_an_image_with_every_panel():
     image = Image.open(io.BytesIO(png(_report())))
     assert image.format == "PNG" and image.width > 4 * 448 and image.height > 448
+
+
+def test_one_builder_makes_the_report_for_an_upload_and_a_gallery_case_alike():
+    from core.assets import load_test_images
+    from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
+    from core.evaluation import calibrated_threshold, recalibration
+    from core.gate import check_dataset_image, summary
+    from core.inference import load_model, read
+
+    from core.case_report import build
+
+    image = load_test_images()[0][17]
+    card = open_checkpoint(CHECKPOINTS_DIR / "cnn").card
+    reading = read(load_model(open_checkpoint(CHECKPOINTS_DIR / "cnn")), image, 0.433)
+    gate = summary(check_dataset_image(image, Neighbourhood.load()))
+    report = build("Case report: PneumoniaMNIST test case #17", "PneumoniaMNIST test split, 28×28", image, display_image(image, 224),
+                   {"cnn": reading}, {"cnn": card}, {"cnn": 0.433}, 0.45, gate, ("Custom CNN: the decision holds.",))
+    (model,) = report.readings
+    assert model.calibrated == pytest.approx(float(recalibration(card)(reading.logit)))  # from the logit, not a clipped probability
+    assert model.threshold_calibrated == pytest.approx(calibrated_threshold(card, 0.433)) and model.raw == reading.probability
+    assert gate == "accepted" and "Input gate: accepted" in _pdf_text(pdf(report))  # the gallery case, through the gate too
