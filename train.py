@@ -206,12 +206,7 @@ def assemble_command(args) -> None:
     """A registry model from blind runs already trained with its recipe (one per seed-ensemble member, seeds in order),
     so that the model-selection runs themselves become the checkpoint, without training them again."""
     name, entry = args.model, spec(args.model)
-    runs = []
-    for folder in args.runs:
-        try:
-            runs.append(open_checkpoint(folder))
-        except CheckpointError as error:
-            raise SystemExit(f"error: {error}")
+    runs = [opened(folder) for folder in args.runs]
     dataset = load_dataset(args.data_root)
     model = new_model(name)
     members = list(model.members) if isinstance(model, SeedEnsemble) else [model]
@@ -274,14 +269,19 @@ def print_summary(card: Card) -> None:
                   f"specificity {m['specificity']:.4f}  balanced {m['balanced_accuracy']:.4f}  FN {m['fn']}  FP {m['fp']}")
 
 
+def opened(folder: Path):
+    """The checkpoint in folder, or the command stops with the sentence saying why it cannot be used."""
+    try:
+        return open_checkpoint(folder)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}")
+
+
 def evaluate_command(args) -> None:
     folder = args.out or CHECKPOINTS_DIR / args.model
     device = pick_device(args.device)
     dataset = load_dataset(args.data_root)
-    try:
-        checkpoint = open_checkpoint(folder)
-    except CheckpointError as error:
-        raise SystemExit(f"error: {error}")
+    checkpoint = opened(folder)
     card = checkpoint.card
     if card.data.sha256 != dataset.sha256:
         print(f"note: data file sha256 {dataset.sha256[:12]}… differs from the card's {card.data.sha256[:12]}…")
@@ -299,10 +299,7 @@ def evaluate_command(args) -> None:
 def refresh_command(args) -> None:
     """Rewrite what a card derives from its committed predictions (metrics, calibration), e.g. after core changes them."""
     folder = args.out or CHECKPOINTS_DIR / args.model
-    try:
-        checkpoint = open_checkpoint(folder)
-    except CheckpointError as error:
-        raise SystemExit(f"error: {error}")
+    checkpoint = opened(folder)
     predictions, perturbed = checkpoint.predictions, checkpoint.perturbed()
     metrics = summarise(predictions)
     robustness = None if perturbed is None else robustness_record(perturbed, predictions, metrics.thresholds[metrics.chosen_operating_point])
@@ -314,10 +311,7 @@ def refresh_command(args) -> None:
 def robustness_command(args) -> None:
     """Predict a committed checkpoint's splits under the perturbation suite and record it in its card."""
     folder = args.out or CHECKPOINTS_DIR / args.model
-    try:
-        checkpoint = open_checkpoint(folder)
-    except CheckpointError as error:
-        raise SystemExit(f"error: {error}")
+    checkpoint = opened(folder)
     dataset = load_dataset(args.data_root)
     card = checkpoint.card
     splits = {split: dataset.splits[split] for split in ("val", "test") if getattr(card.metrics, split) is not None}
