@@ -31,7 +31,7 @@ from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_
 from core.inference import load_model, predictions_frame
 from core.robustness import perturbed_frame, robustness_record
 from core.models import (
-    WEIGHTS_FILE_ENV, SeedEnsemble, count_trainable_parameters, load_imagenet_weights, new_model, weights_to_bytes,
+    WEIGHTS_FILE_ENV, FramingAverage, SeedEnsemble, count_trainable_parameters, load_imagenet_weights, new_model, weights_to_bytes,
 )
 from core.registry import REGISTRY, Stage, spec
 from core.recipe import TrainConfig
@@ -209,11 +209,13 @@ def assemble_command(args) -> None:
     runs = [opened(folder) for folder in args.runs]
     dataset = load_dataset(args.data_root)
     model = new_model(name)
-    members = list(model.members) if isinstance(model, SeedEnsemble) else [model]
+    inner = model.base if isinstance(model, FramingAverage) else model  # the trained networks, without the framings
+    members = list(inner.members) if isinstance(inner, SeedEnsemble) else [inner]
     if len(runs) != len(members):
         raise SystemExit(f"error: {entry.display_name} has {len(members)} member(s); {len(runs)} run(s) given")
-    first, ensemble = runs[0].card, isinstance(model, SeedEnsemble)
-    member_architecture = (model.member, model.options) if ensemble else (entry.architecture, dict(entry.options))
+    first, ensemble = runs[0].card, isinstance(inner, SeedEnsemble)
+    member_architecture = ((inner.member, inner.options) if ensemble else (model.model, model.options) if inner is not model
+                           else (entry.architecture, dict(entry.options)))
     for index, (run, member) in enumerate(zip(runs, members)):
         card = run.card
         recipe = TrainConfig.for_model(entry, seed=first.config.seed + index, amp=card.config.amp)
@@ -238,7 +240,11 @@ def assemble_command(args) -> None:
 
 def fit_model(model, train, val, config: TrainConfig, device, out: Path) -> tuple[TrainResult, list[int] | None]:
     """Fit one model; or each member of a seed ensemble on its own seed (the run's seed + k), exactly as a single run
-    with that seed would be trained: same initialisation, same batches."""
+    with that seed would be trained: same initialisation, same batches. A FramingAverage trains the network it wraps."""
+    if isinstance(model, FramingAverage):  # trained without the framings, which it adds at prediction time
+        result, member_best_epochs = fit_model(model.base, train, val, config, device, out)
+        model.base.load_state_dict(result.best_state)
+        return dataclasses.replace(result, best_state=model.state_dict()), member_best_epochs
     if not isinstance(model, SeedEnsemble):
         return fit(model, train, val, config, device, resume_path=out / RESUME_FILE), None
     results = []

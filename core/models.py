@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load as load_safetensors
@@ -145,7 +146,42 @@ class SeedEnsemble(nn.Module):
         return torch.stack([member.forward_head(part) for member, part in zip(self.members, parts)]).mean(dim=0)
 
 
-ARCHITECTURES = {cls.__name__: cls for cls in (CustomCNN, ResNet18Classifier, SeedEnsemble)}
+class FramingAverage(nn.Module):
+    """Test-time augmentation: a network that reads each image at every framing and exposure of the upload framing
+    check (core.perturbations.FRAMING_CHECK, applied to the 28×28 it is given) and averages the logits.
+
+    Its feature map stacks the framings' maps along channels and its head averages their heads, so Grad-CAM is that
+    of the averaged logit; the framings differ by at most a sixth of the image, under one cell of a 4×4 map. It is
+    trained as the network it wraps (train.py), without the framings.
+    """
+
+    def __init__(self, model: str, **options):
+        super().__init__()
+        self.model, self.options = model, dict(options)
+        self.base = build_model(model, options)
+
+    def _framed(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 28, 28) in [0, 1] to (F·N, 1, 28, 28), framing by framing (the pixels are uint8 / 255, so exact)."""
+        from core.perturbations import FRAMING_CHECK
+
+        pixels = (images[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        framed = np.stack([p.apply(image) for p in FRAMING_CHECK for image in pixels])
+        return torch.from_numpy(framed).to(images.device, images.dtype).div(255).unsqueeze(1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(images))
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        maps = self.base.forward_features(self._framed(images))
+        return torch.cat(maps.chunk(len(maps) // len(images), dim=0), dim=1)
+
+    def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
+        from core.perturbations import FRAMING_CHECK
+
+        return torch.stack([self.base.forward_head(part) for part in maps.chunk(len(FRAMING_CHECK), dim=1)]).mean(dim=0)
+
+
+ARCHITECTURES = {cls.__name__: cls for cls in (CustomCNN, ResNet18Classifier, SeedEnsemble, FramingAverage)}
 
 
 def build_model(architecture: str, options: Mapping) -> nn.Module:

@@ -95,7 +95,9 @@ def show_reading(name: str, reading, threshold: float) -> None:
     shown, other = (reading.probability, f"calibrated {probability:.3f}") if raw else (probability, f"raw score {reading.probability:.3f}")
     st.metric(f"{resources.display_name(name)}: P(pneumonia)", f"{shown:.3f}", f"{CLASS_NAMES[reading.predicted_class]} at {threshold:.3f}",
               delta_color="off", delta_arrow="off", help=GLOSSARY["Calibrated probability"])
-    st.caption(f"{'Raw score' if raw else 'Calibrated'}; {other}. The threshold is on the raw score.")
+    averaged = (" Averaged over 7 framings and exposures of the 28×28 (test-time augmentation, which raised this model's "
+                "score on validation under the perturbations).") if resources.card(name).architecture == "FramingAverage" else ""
+    st.caption(f"{'Raw score' if raw else 'Calibrated'}; {other}. The threshold is on the raw score.{averaged}")
 
 
 def heatmap_legend() -> None:
