@@ -1,9 +1,11 @@
 from fnmatch import fnmatch
 
+import numpy as np
 import pytest
 import torch
 
-from core.models import CustomCNN, ResNet18Classifier, count_trainable_parameters, load_imagenet_weights, new_model
+from core.models import CustomCNN, FramingAverage, ResNet18Classifier, count_trainable_parameters, load_imagenet_weights, new_model
+from core.perturbations import FRAMING_CHECK
 from core.registry import REGISTRY, UnknownModelError, spec
 
 
@@ -67,7 +69,7 @@ def test_weights_file_whose_hash_does_not_match_its_name_is_refused(tmp_path):
 @pytest.mark.parametrize("name", REGISTRY)
 def test_every_registry_model_ends_its_feature_map_at_the_registry_cam_layer(name):
     """forward_features/forward_head split the forward pass exactly at spec.cam_layer (what Grad-CAM reads); for a seed
-    ensemble, every member's layer, stacked along channels in member order."""
+    ensemble, every member's layer, stacked along channels in member order; for a framing average, every framing's."""
     torch.manual_seed(0)
     model = new_model(name).eval()
     images = torch.rand(2, 1, 28, 28)
@@ -80,9 +82,24 @@ def test_every_registry_model_ends_its_feature_map_at_the_registry_cam_layer(nam
         assert torch.equal(model.forward_head(maps), logits) and logits.shape == (2, 1)
     for handle in handles:
         handle.remove()
-    assert len(layers) >= 1 and torch.equal(torch.cat(seen[:len(layers)], dim=1), maps)
+    outputs = seen[:len(layers)]
+    if isinstance(model, FramingAverage):  # one pass over the framings, batch-stacked: each framing's maps side by side
+        outputs = outputs[0].chunk(len(FRAMING_CHECK), dim=0)
+    assert len(layers) >= 1 and torch.equal(torch.cat(outputs, dim=1), maps)
 
 
 def test_an_unknown_model_is_refused_not_given_another_recipe():
     with pytest.raises(UnknownModelError, match="unknown model 'vgg16'; the registry knows cnn, resnet18, "):
         new_model("vgg16")
+
+
+def test_a_framing_average_is_the_mean_logit_of_its_network_over_the_framing_checks_readings():
+    from core.inference import predict_logits
+    from core.robustness import framing_images
+
+    torch.manual_seed(0)
+    model = FramingAverage("CustomCNN").eval()
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype(np.uint8)
+    expected = torch.stack([predict_logits(model.base, framing_images(image)).mean() for image in images])
+    assert torch.allclose(predict_logits(model, images), expected, atol=1e-5)
+    assert count_trainable_parameters(model) == 615_521  # the framings add no parameters
