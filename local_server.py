@@ -70,7 +70,7 @@ SERIOUS = ("serious", "critical")
 def settled(page, timeout: float = 90_000) -> None:
     """Wait until the page's script has finished running and its title is drawn."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"] h1', timeout=timeout)
-    page.wait_for_timeout(500)  # charts draw after the script ends
+    page.wait_for_timeout(250)  # charts draw after the script ends
 
 
 def accessibility_violations(page) -> list[dict]:

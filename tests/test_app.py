@@ -25,7 +25,7 @@ from tests.conftest import FIXTURES, REPO
 from ui import resources, routing, state, widgets
 
 PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py",
-         "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
+         "pages/robustness.py", "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
 MODELS = list(trained_models(CHECKPOINTS_DIR))
 
 
@@ -34,9 +34,8 @@ def committed(model: str, split: str = "test"):
 
 
 def open_page(page: str) -> AppTest:
-    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
-    app.run()
-    return app.switch_page(page).run() if page != PAGES[0] else app
+    """A fresh session at the page's URL, forwarded through the entry script as a first request is (ui.routing)."""
+    return _opened_by_link(page.removeprefix("pages/"), {})
 
 
 def rendered_confusion_counts(app: AppTest, index: int = 0) -> dict[str, int]:
@@ -47,24 +46,25 @@ def rendered_confusion_counts(app: AppTest, index: int = 0) -> dict[str, int]:
     return {re.search(r"<b>(\w+)</b>", c).group(1).lower(): int(c.split("<br>")[1]) for c in cells}
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_page_renders_without_exception(page):
-    app = open_page(page)
-    assert not app.exception, app.exception
-    assert not app.error
+def test_every_page_renders_without_exception_or_error():
+    app = open_page(PAGES[0])
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception, (page, app.exception)
+        assert not app.error, page
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("threshold", [0.05, 0.3, 0.777, 0.95])
-def test_moving_the_slider_draws_the_counts_core_computes(model, threshold):
+def test_moving_the_slider_draws_the_counts_core_computes(model):
     app = open_page("pages/threshold_explorer.py")
     app.selectbox(key="explorer_model").set_value(model).run()
-    app.slider(key=widgets.slider_key("explorer", model)).set_value(threshold).run()
     labels, scores = committed(model)
-    expected = {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
-    assert rendered_confusion_counts(app) == expected
-    sentence = f"misses {expected['fn']} of {expected['fn'] + expected['tp']} pneumonia cases and flags {expected['fp']} of"
-    assert any(sentence in m.value for m in app.markdown)
+    for threshold in (0.05, 0.3, 0.777, 0.95):
+        app.slider(key=widgets.slider_key("explorer", model)).set_value(threshold).run()
+        expected = {k: int(v) for k, v in counts_at(labels, scores, threshold).items()}
+        assert rendered_confusion_counts(app) == expected, threshold
+        sentence = f"misses {expected['fn']} of {expected['fn'] + expected['tp']} pneumonia cases and flags {expected['fp']} of"
+        assert any(sentence in m.value for m in app.markdown), threshold
 
 
 @pytest.mark.parametrize("model", MODELS)
