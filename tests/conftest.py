@@ -1,5 +1,6 @@
 """Shared fixtures: a small synthetic PneumoniaMNIST file, and the real one when ../shared/data holds it."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -18,6 +19,15 @@ REAL_DATA_ROOT = Path(os.environ.get(DATA_ROOT_ENV) or REPO.parent / "shared" / 
 FIXTURES = REPO.parent / "shared" / "fixtures" / "cxr"
 
 needs_real_data = pytest.mark.skipif(not (REAL_DATA_ROOT / DATA_FILE).exists(), reason=f"no {DATA_FILE} in {REAL_DATA_ROOT}")
+
+
+@functools.cache
+def committed_model(name: str):
+    """A committed checkpoint's model, loaded (and its weights checked) once per test session; inference never changes it."""
+    from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
+    from core.inference import load_model
+
+    return load_model(open_checkpoint(CHECKPOINTS_DIR / name))
 
 
 def write_synthetic_npz(folder: Path, sizes=(("train", 48), ("val", 24), ("test", 24)), seed: int = 0) -> Path:

@@ -21,7 +21,7 @@ from core.imaging import to_dataset_image
 from core.inference import load_model, predict_logits, probabilities
 from core.metrics import counts_at, operating_points
 from core.registry import REGISTRY, spec
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, committed_model
 from ui import resources, routing, state, widgets
 
 PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py",
@@ -314,7 +314,7 @@ def test_the_paediatric_fixtures_are_accepted_with_the_probabilities_core_gives(
     assert not any("outside what the models know" in w.value for w in app.warning)  # warnings here are the framing check's
     image = to_dataset_image(decode(data).grey)
     for model in MODELS:
-        expected = probabilities(predict_logits(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), image[None]))[0]
+        expected = probabilities(predict_logits(committed_model(model), image[None]))[0]
         assert _shown_probabilities(app)[spec(model).display_name] == pytest.approx(expected, abs=5e-4)
 
 
@@ -504,28 +504,30 @@ def _percent_and_interval(text: str) -> tuple[float, float, float]:
     return float(value) / 100, float(low) / 100, float(high) / 100
 
 
-@pytest.mark.parametrize("split", ["test", "val"])
-def test_the_robustness_page_shows_what_the_perturbed_predictions_give(split):
+def test_the_robustness_page_shows_what_the_perturbed_predictions_give():
     from core.perturbations import BY_NAME
     from core.robustness import split_logits
 
     app = open_page("pages/robustness.py")
-    app.radio(key="robustness_split").set_value(split).run()
-    assert not app.exception and not app.error
-    for model in [m for m in MODELS if open_checkpoint(CHECKPOINTS_DIR / m).card.robustness is not None]:
-        app.selectbox(key="robustness_model").set_value(model).run()
-        checkpoint = open_checkpoint(CHECKPOINTS_DIR / model)
-        labels = committed(model, split)[0]
-        threshold = checkpoint.card.opening_threshold
-        table = app.table[0].value
-        for name, logits in split_logits(checkpoint.perturbed(), split).items():
-            row = table.loc[BY_NAME[name].label]
-            tn, fp, fn, tp = confusion_matrix(labels, 1 / (1 + np.exp(-logits)) >= threshold).ravel()
-            sensitivity, low, high = _percent_and_interval(row["Sensitivity"])
-            assert sensitivity == pytest.approx(tp / (tp + fn), abs=5e-4) and low <= sensitivity <= high
-            assert _percent_and_interval(row["Specificity"])[0] == pytest.approx(tn / (tn + fp), abs=5e-4)
-            assert float(row["AUC"].split()[0]) == pytest.approx(roc_auc_score(labels, logits), abs=5e-4)
-        assert any(spec(model).display_name in m.value and ("weakest" in m.value or "does best" in m.value) for m in app.markdown)
+    measured = [m for m in MODELS if open_checkpoint(CHECKPOINTS_DIR / m).card.robustness is not None]
+    assert measured == MODELS  # every committed model is measured
+    for split in ("test", "val"):
+        app.radio(key="robustness_split").set_value(split).run()
+        assert not app.exception and not app.error
+        for model in measured:
+            app.selectbox(key="robustness_model").set_value(model).run()
+            checkpoint = open_checkpoint(CHECKPOINTS_DIR / model)
+            labels = committed(model, split)[0]
+            threshold = checkpoint.card.opening_threshold
+            table = app.table[0].value
+            for name, logits in split_logits(checkpoint.perturbed(), split).items():
+                row = table.loc[BY_NAME[name].label]
+                tn, fp, fn, tp = confusion_matrix(labels, 1 / (1 + np.exp(-logits)) >= threshold).ravel()
+                sensitivity, low, high = _percent_and_interval(row["Sensitivity"])
+                assert sensitivity == pytest.approx(tp / (tp + fn), abs=5e-4) and low <= sensitivity <= high
+                assert _percent_and_interval(row["Specificity"])[0] == pytest.approx(tn / (tn + fp), abs=5e-4)
+                assert float(row["AUC"].split()[0]) == pytest.approx(roc_auc_score(labels, logits), abs=5e-4)
+            assert any(spec(model).display_name in m.value and ("weakest" in m.value or "does best" in m.value) for m in app.markdown)
 
 
 def _cropped_jpeg(data: bytes, keep: float) -> bytes:
@@ -548,7 +550,7 @@ def test_the_framing_check_says_what_core_finds_on_the_paediatric_fixtures(fixtu
     data = data if keep == 1.0 else _cropped_jpeg(data, keep)
     app = _upload(fixture, data, "image/jpeg")
     assert not app.exception and not app.error
-    models = {m: load_model(open_checkpoint(CHECKPOINTS_DIR / m)) for m in MODELS}
+    models = {m: committed_model(m) for m in MODELS}
     thresholds = {m: open_checkpoint(CHECKPOINTS_DIR / m).card.opening_threshold for m in MODELS}
     checks = framing_check(models, decode(data).grey, thresholds)
     for model, check in checks.items():
@@ -571,7 +573,7 @@ def test_the_zoom_control_rereads_every_model_at_the_framing_chosen():
     image = to_dataset_image(framed_square(decode(data).grey, 1.15, (-1.5, 0.0)))
     shown = _shown_probabilities(app)
     for model in MODELS:
-        expected = probabilities(predict_logits(load_model(open_checkpoint(CHECKPOINTS_DIR / model)), image[None]))[0]
+        expected = probabilities(predict_logits(committed_model(model), image[None]))[0]
         assert shown[spec(model).display_name] == pytest.approx(expected, abs=5e-4)
     captions = [image.caption for element in app.get("image") for image in element.proto.imgs]
     assert any("framed 15% tighter, frame moved +1.5 px across" in caption for caption in captions)

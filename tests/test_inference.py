@@ -13,8 +13,9 @@ from core.evaluation import split_arrays
 from core.inference import gradcam, image_batch, load_model, read
 from core.registry import spec
 from core.assets import load_test_images
+from tests.conftest import committed_model
 
-MODELS = ["cnn", "resnet18", "cnn_noflip_x5"]
+MODELS = ["cnn", "resnet18", "cnn_noflip_x5", "resnet18_28_framing"]
 SINGLE = ["cnn", "resnet18"]  # the library's GradCAM reads one layer; an ensemble's map stacks its members' layers
 IMAGES = load_test_images()[0]
 
@@ -42,7 +43,7 @@ def test_gradcam_is_the_grad_cam_librarys_to_the_bit(name, target_class):
 
 
 def test_reading_gives_shape_range_and_the_committed_probability(checkpoint):
-    model = load_model(checkpoint)
+    model = committed_model(checkpoint.name)
     committed = split_arrays(checkpoint.predictions, "test")[1]
     for index in (3, 42):
         reading = read(model, IMAGES[index], threshold=0.5)
@@ -52,7 +53,7 @@ def test_reading_gives_shape_range_and_the_committed_probability(checkpoint):
 
 
 def test_the_heatmap_explains_the_class_the_threshold_gives(checkpoint):
-    model = load_model(checkpoint)
+    model = committed_model(checkpoint.name)
     image = IMAGES[7]
     probability = read(model, image, 0.5).probability
     above, below = read(model, image, probability + 1e-9), read(model, image, probability)
@@ -63,7 +64,7 @@ def test_the_heatmap_explains_the_class_the_threshold_gives(checkpoint):
 
 
 def test_a_reading_leaves_the_shared_model_untouched(checkpoint):
-    model = load_model(checkpoint)
+    model = committed_model(checkpoint.name)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     read(model, IMAGES[1], 0.5)
     assert all(p.grad is None and not p.requires_grad for p in model.parameters())
@@ -74,7 +75,7 @@ def test_a_reading_leaves_the_shared_model_untouched(checkpoint):
 def test_threads_on_one_model_get_exactly_the_single_thread_result(checkpoint):
     """8 threads x 2 rounds over 8 images on the same model object, as Streamlit sessions share a cached model
     (the hook-based Grad-CAM this replaced gave wrong heatmaps and exceptions at this size, and crashed ResNet-18)."""
-    model = load_model(checkpoint)
+    model = committed_model(checkpoint.name)
     indices = list(range(0, 600, 75))
     thresholds = {i: 0.3 + 0.05 * (k % 8) for k, i in enumerate(indices)}
     expected = {i: read(model, IMAGES[i], thresholds[i]) for i in indices}
