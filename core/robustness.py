@@ -6,6 +6,8 @@ the committed perturbed predictions without a model.
 """
 
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,8 +36,8 @@ class Row:
     perturbation: str
     auc: float
     auc_ci95: tuple[float, float]
-    values: dict[str, float]  # METRICS at the threshold
-    ci95: dict[str, tuple[float, float]]
+    values: Mapping[str, float]  # METRICS at the threshold (read-only: rows are shared between sessions)
+    ci95: Mapping[str, tuple[float, float]]
 
 
 def robustness_rows(labels, probabilities: dict[str, np.ndarray], threshold: float, indices: np.ndarray,
@@ -47,7 +49,8 @@ def robustness_rows(labels, probabilities: dict[str, np.ndarray], threshold: flo
     for name, scores in probabilities.items():
         point = metrics_at(labels, scores, threshold)
         resampled = Resamples.of(labels, scores, indices).intervals_at(threshold)
-        rows.append(Row(name, auc[name].auc, auc[name].auc_ci95, {m: point[m] for m in METRICS}, {m: resampled[m] for m in METRICS}))
+        rows.append(Row(name, auc[name].auc, auc[name].auc_ci95, MappingProxyType({m: point[m] for m in METRICS}),
+                        MappingProxyType({m: resampled[m] for m in METRICS})))
     return rows
 
 

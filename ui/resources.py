@@ -6,6 +6,8 @@ checkpoint disables its model, with a message; the other models and pages keep w
 """
 
 import logging
+from types import MappingProxyType
+from typing import Mapping
 import numpy as np
 import streamlit as st
 
@@ -126,23 +128,25 @@ def page_icon():
     return icon
 
 
-@st.cache_data(show_spinner="Bootstrapping ECE and Brier score…")
-def calibration_intervals(name: str, split: str) -> dict[str, dict[str, tuple[float, float]]]:
-    """95% intervals of ECE and Brier, of the raw and the calibrated probabilities, over the split's bootstrap resamples."""
+@st.cache_resource(show_spinner="Bootstrapping ECE and Brier score…")
+def calibration_intervals(name: str, split: str) -> Mapping[str, Mapping[str, tuple[float, float]]]:
+    """95% intervals of ECE and Brier, of the raw and the calibrated probabilities, over the split's bootstrap resamples
+    (read-only mappings of tuples: shared by every session)."""
     from core.calibration import bootstrap_intervals
 
     view = split_view(name, split)
-    return {scale: bootstrap_intervals(view.labels, probabilities, view.indices)
-            for scale, probabilities in (("raw", view.scores), ("calibrated", view.calibrated))}
+    return MappingProxyType({scale: MappingProxyType(bootstrap_intervals(view.labels, probabilities, view.indices))
+                             for scale, probabilities in (("raw", view.scores), ("calibrated", view.calibrated))})
 
 
-@st.cache_data(show_spinner="Fitting the recalibrations…")
-def recalibration_methods(name: str) -> list:
-    """The raw scores, temperature and Platt scaling fitted on validation, scored there and on test (core.calibration)."""
+@st.cache_resource(show_spinner="Fitting the recalibrations…")
+def recalibration_methods(name: str) -> tuple:
+    """The raw scores, temperature and Platt scaling fitted on validation, scored there and on test (core.calibration):
+    frozen records, shared by every session."""
     from core.calibration import compare_methods
 
     val, test = split_view(name, "val"), split_view(name, "test")
-    return compare_methods(val.labels, val.logits, test.labels, test.logits)
+    return tuple(compare_methods(val.labels, val.logits, test.labels, test.logits))
 
 
 @st.cache_resource(show_spinner="Reading the predictions under the perturbation suite…")
@@ -156,10 +160,11 @@ def perturbed_probabilities(name: str, split: str) -> dict[str, np.ndarray] | No
     return {p: read_only(values) for p, values in probabilities_of(split_logits(frame, split)).items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def robustness_rows(name: str, split: str, threshold: float) -> list:
-    """Sensitivity, specificity (with bootstrap intervals) and the card's AUC under each perturbation, at a threshold."""
+@st.cache_resource(show_spinner=False, max_entries=256)
+def robustness_rows(name: str, split: str, threshold: float) -> tuple:
+    """Sensitivity, specificity (with bootstrap intervals) and the card's AUC under each perturbation, at a threshold:
+    frozen rows of read-only mappings, shared by every session."""
     from core.robustness import robustness_rows as rows_at
 
     view = split_view(name, split)
-    return rows_at(view.labels, perturbed_probabilities(name, split), threshold, view.indices, card(name).robustness.auc[split])
+    return tuple(rows_at(view.labels, perturbed_probabilities(name, split), threshold, view.indices, card(name).robustness.auc[split]))
