@@ -75,11 +75,11 @@ def test_a_reading_leaves_the_shared_model_untouched(checkpoint):
 
 @pytest.mark.parametrize("name", DISTINCT)
 def test_threads_on_one_model_get_exactly_the_single_thread_result(name):
-    """8 threads x 2 rounds over 8 images on the same model object, as Streamlit sessions share a cached model
-    (the hook-based Grad-CAM this replaced gave wrong heatmaps and exceptions at this size, and crashed ResNet-18)."""
+    """8 threads at once over 4 images (two starting at each) on the same model object, as Streamlit sessions share a
+    cached model (the hook-based Grad-CAM this replaced gave wrong heatmaps and exceptions, and crashed ResNet-18)."""
     model = committed_model(name)
-    indices = list(range(0, 600, 75))
-    thresholds = {i: 0.3 + 0.05 * (k % 8) for k, i in enumerate(indices)}
+    indices = list(range(0, 600, 150))
+    thresholds = {i: 0.3 + 0.1 * k for k, i in enumerate(indices)}
     expected = {i: read(model, IMAGES[i], thresholds[i]) for i in indices}
     mismatches, errors = [], []
     start = threading.Barrier(8)
@@ -87,11 +87,10 @@ def test_threads_on_one_model_get_exactly_the_single_thread_result(name):
     def session(offset: int) -> None:
         try:
             start.wait()
-            for _ in range(2):
-                for i in indices[offset:] + indices[:offset]:
-                    got = read(model, IMAGES[i], thresholds[i])
-                    if got.probability != expected[i].probability or not np.array_equal(got.heatmap, expected[i].heatmap):
-                        mismatches.append(i)
+            for i in indices[offset % 4:] + indices[:offset % 4]:
+                got = read(model, IMAGES[i], thresholds[i])
+                if got.probability != expected[i].probability or not np.array_equal(got.heatmap, expected[i].heatmap):
+                    mismatches.append(i)
         except Exception as error:  # noqa: BLE001  (any failure in a thread is a test failure)
             errors.append(repr(error))
 

@@ -64,7 +64,7 @@ def test_one_epoch_run_writes_a_checkpoint_that_loads_and_reproduces(synthetic_r
 def test_resnet18_trains_both_stages_from_random_init_and_records_it(synthetic_root, tmp_path):
     out = tmp_path / "resnet18"
     train.main(["train", "--model", "resnet18", "--data-root", str(synthetic_root), "--epochs", "1", "1",
-                "--subset", "6", "--pretrained", "none", "--out", str(out)])
+                "--subset", "3", "--pretrained", "none", "--out", str(out)])
     card = open_checkpoint(out).card
     assert card.initialisation.imagenet is False
     assert [s.name for s in card.config.stages] == ["all_layers", "fine_tune"]
