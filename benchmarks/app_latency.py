@@ -22,7 +22,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
-from core.imaging import decode, display_image, overlay
+from core.imaging import decode, display_image, overlay, to_dataset_image
 from core.inference import load_model
 from core.registry import spec
 from core.serving import read_upload, serve, use_serving_threads
@@ -75,7 +75,7 @@ def main() -> None:
     def upload_path(checked: frozenset):
         original = decode(jpeg).grey
         shown = display_image(original)
-        for reading, _ in read_upload(models, original, {name: 0.5 for name in models}, checked).values():
+        for reading, _ in read_upload(models, original, to_dataset_image(original), {name: 0.5 for name in models}, checked).values():
             overlay(shown, reading.heatmap, 0.45)
 
     for checked, what in ((frozenset(), "predictions + heatmaps"), (recommended, "predictions + heatmaps + the app's framing check"),

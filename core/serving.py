@@ -17,10 +17,9 @@ import onnxruntime
 import torch
 from torch import nn
 
-from core.imaging import to_dataset_image
 from core.inference import Reading, image_batch, read_maps
 from core.models import FramingAverage
-from core.perturbations import FRAMING_CHECK
+from core.perturbations import CLEAN, FRAMING_CHECK
 from core.robustness import FramingCheck, framing_images
 
 THREADS_ENV = "PNEUMONIA_INTRA_OP_THREADS"
@@ -97,16 +96,17 @@ def serve(model: nn.Module, threads: int | None = None) -> ServedModel:
     return ServedModel(model, _session(network, threads or intra_op_threads()))
 
 
-def read_upload(served: dict[str, ServedModel], original: np.ndarray, thresholds: dict[str, float],
+def read_upload(served: dict[str, ServedModel], original: np.ndarray, image: np.ndarray, thresholds: dict[str, float],
                 checked: frozenset[str]) -> dict[str, tuple[Reading, FramingCheck | None]]:
-    """Every model's reading of an image as the dataset frames it, and, for the models in `checked`, its framing check,
-    in one batch per model.
+    """Every model's reading of an upload (original: as decoded; image: its 28×28 as the dataset frames it, from
+    core.imaging.to_dataset_image) and, for the models in `checked`, its framing check, in one batch per model.
 
     The check reads the image at each framing of core.perturbations.FRAMING_CHECK. A framing average already reads
     exactly those framings (of the 28×28) to make its reading, so its check is those readings, at no extra cost.
     """
-    image = to_dataset_image(original)
-    framings = framing_images(original) if any(name in checked and not served[name].averages_framings for name in served) else None
+    assert FRAMING_CHECK[0] is CLEAN  # the check's first reading is the image itself
+    reframed = any(name in checked and not served[name].averages_framings for name in served)
+    framings = np.concatenate([image[None], framing_images(original, FRAMING_CHECK[1:])]) if reframed else None
     names = tuple(p.name for p in FRAMING_CHECK)
     results = {}
     for name, one in served.items():

@@ -31,7 +31,8 @@ if source == state.PREDICT_SOURCES[0]:
         st.error(str(error), icon=":material/error:")
         st.stop()
     original, token = decoded.grey, ("upload", upload.file_id)
-    verdict = check(decoded, to_dataset_image(original), resources.neighbourhood())
+    image = to_dataset_image(original)  # what the models read, as the dataset frames it
+    verdict = check(decoded, image, resources.neighbourhood())
     widgets.show_verdict(verdict)
     if decoded.dicom is not None:
         with st.expander("DICOM header (what the image is; patient fields are never read out)"):
@@ -42,6 +43,7 @@ else:
     index = st.selectbox("Test case", range(len(images)), key="predict_sample",
                          format_func=lambda i: f"#{i} ({CLASS_NAMES[labels[i]].lower()})")
     original, token = images[index], ("sample", index)
+    image = to_dataset_image(original)
     verdict = check_dataset_image(original, resources.neighbourhood())
     widgets.show_verdict(verdict)
     origin = f"Test case #{index}, labelled {CLASS_NAMES[labels[index]].lower()} (28×28 already)"
@@ -51,7 +53,7 @@ models = {name: model for name in names if (model := resources.model(name)) is n
 recommended = frozenset(name for name in models if not spec(name).report_baseline)
 with st.spinner("Reading it…"):
     readings_and_checks = state.session_memo("upload_readings", (token, tuple(thresholds.items())),
-                                             lambda: read_upload(models, original, thresholds, recommended))
+                                             lambda: read_upload(models, original, image, thresholds, recommended))
 check_labels = {p.name: p.label for p in FRAMING_CHECK}
 
 
@@ -74,12 +76,10 @@ def reading() -> None:
 
     def framed():
         square = framed_square(original, zoom, (-across, -down))  # moving the frame right moves the content left
-        model_input = to_dataset_image(square)
         if (zoom, across, down) == (1.0, 0.0, 0.0):  # the dataset's framing: the readings made with the upload
-            readings = {name: reading for name, (reading, _) in readings_and_checks.items()}
-        else:
-            readings = {name: model.read(model_input, thresholds[name]) for name, model in models.items()}
-        return square, model_input, display_image(square), readings
+            return square, image, display_image(square), {name: reading for name, (reading, _) in readings_and_checks.items()}
+        model_input = to_dataset_image(square)
+        return square, model_input, display_image(square), {name: model.read(model_input, thresholds[name]) for name, model in models.items()}
 
     square, model_input, shown, readings = state.session_memo("reading", (token, zoom, across, down, tuple(thresholds.items())), framed)
     framing = framing_words(zoom, across, down)
@@ -116,7 +116,7 @@ def framing_checks() -> dict:
     if baselines and st.session_state.get("predict_check_baselines"):
         with st.spinner(f"Reading it at {len(FRAMING_CHECK)} framings with the report's models…"):
             checks |= state.session_memo("baseline_checks", (token, tuple(thresholds.items())), lambda: {
-                name: check for name, (_, check) in read_upload(baselines, original, thresholds, frozenset(baselines)).items()})
+                name: check for name, (_, check) in read_upload(baselines, original, image, thresholds, frozenset(baselines)).items()})
     return checks
 
 

@@ -44,8 +44,8 @@ def test_an_uploads_readings_and_framing_checks_are_torchs(name):
     every framing of the full image, or, for a framing average, the readings of the 28×28 that it averages."""
     model, served = committed_model(name), served_model(name)
     upload = np.kron(IMAGES[300], np.ones((20, 24), np.uint8))  # 560×672: a frame to reframe
-    (reading, check), = read_upload({name: served}, upload, {name: 0.5}, frozenset({name})).values()
     image = to_dataset_image(upload)
+    (reading, check), = read_upload({name: served}, upload, image, {name: 0.5}, frozenset({name})).values()
     assert reading.probability == pytest.approx(read(model, image, 0.5).probability, abs=TOLERANCE)
     if isinstance(model, FramingAverage):
         with torch.no_grad():
@@ -54,4 +54,4 @@ def test_an_uploads_readings_and_framing_checks_are_torchs(name):
     else:
         expected = framing_check({name: model}, upload, {name: 0.5})[name].logits
     assert np.allclose(check.logits, expected, rtol=TOLERANCE, atol=1e-4)
-    assert read_upload({name: served}, upload, {name: 0.5}, frozenset())[name][1] is None  # unchecked: no check
+    assert read_upload({name: served}, upload, image, {name: 0.5}, frozenset())[name][1] is None  # unchecked: no check
