@@ -58,7 +58,8 @@ def _first_component(maps: np.ndarray) -> np.ndarray:
     for image_maps in maps:
         positions = image_maps.reshape(image_maps.shape[0], -1).T
         positions = positions - positions.mean(axis=0)
-        out.append((positions @ np.linalg.svd(positions, full_matrices=True)[2][0]).reshape(image_maps.shape[1:]))
+        # only the first right singular vector is needed: the thin SVD (an ensemble or framing average stacks thousands of channels)
+        out.append((positions @ np.linalg.svd(positions, full_matrices=False)[2][0]).reshape(image_maps.shape[1:]))
     return np.float32(out)
 
 
