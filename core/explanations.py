@@ -438,9 +438,9 @@ def verdict(record: dict) -> Verdict:
         short = "not shown to be faithful"
     can = ("shows where the image held the evidence this model used: removing those pixels changes its score more than "
            "removing random ones" if faithful else "is not shown to mark the pixels this model relies on")
-    depth_words = ("it changes as soon as any layer is re-initialised" if passed == total else
-                   f"it changes only once the network is re-initialised down to the {first_pass}" if first_pass else
-                   "it survives re-initialising the whole network, so it says little about what the model learned")
+    depth_words = ("the map changes as soon as any layer is re-initialised" if passed == total else
+                   f"the map changes only once the network is re-initialised from the output layer down to {first_pass}" if first_pass else
+                   "the map survives re-initialising the whole network, so it says little about what the model learned")
     grid = f"{entry['grid'][0]}×{entry['grid'][1]}"
     sentence = (f"{name} {can}; {depth_words}. It is drawn from a {grid} grid, so it marks regions, not details, and it "
                 "cannot tell you where pneumonia is: it was never checked against marked lesions or lung outlines.")
