@@ -56,6 +56,8 @@ def test_spearman_and_the_interval_are_scipys_and_a_direct_bootstrap():
     expected = [spearmanr(x.ravel(), y.ravel()).statistic for x, y in zip(a, b)]
     assert np.allclose(explanations.spearman(a, b), expected, atol=1e-12)
     assert np.isnan(explanations.spearman(a[:1], np.zeros((1, 28, 28)))).all()  # a blank map has no rank correlation
+    images = IMAGES[:4]
+    assert np.allclose(explanations.edge_maps(images)[2], explanations.edge_maps(images[2:3])[0], atol=1e-7)  # image by image
     values = rng.normal(size=40)
     draws = values[np.random.default_rng(0).integers(0, 40, (2000, 40))].mean(axis=1)
     summary = explanations.mean_interval(values)
