@@ -349,8 +349,8 @@ def explanations_command(args) -> None:
     sample = explanations.validation_sample(labels, args.per_class)
     images, sample_labels = val.images[sample, 0].numpy(), labels[sample]
     layers = [path.split("*.")[-1].removeprefix("base.") for path in (spec(args.model).cam_layer,)]
-    if layers[0].endswith("layer4.1") and spec(args.model).options.get("small_stem"):  # a 4×4 map: the finer layer too
-        layers.append(layers[0].replace("layer4.1", "layer3.1"))
+    if spec(args.model).options.get("small_stem"):  # a 4×4 last stage at 28 px: compared with the finer stage 3
+        layers = ["backbone.layer4.1", "backbone.layer3.1"]
     started = time.perf_counter()
     print(f"{spec(args.model).display_name}: {len(sample)} validation images, {args.seeds} seeds, layers {layers}")
     record = explanations.measure(load_model(checkpoint), images, sample_labels, card.opening_threshold, layers,

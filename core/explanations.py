@@ -371,8 +371,8 @@ def choose(candidates: dict, reference: str, random_null: dict) -> tuple[str, st
         if not better:
             return reference, "Grad-CAM passes both checks and no other method is both as robust to randomisation and more faithful beyond chance."
         key = max(better, key=lambda k: ok[k]["road"]["mean"])
-        return key, (f"{METHOD_LABELS[ok[key]['method']]} passes randomisation at as many depths as Grad-CAM and its ROAD is higher "
-                     "beyond chance (paired bootstrap).")
+        return key, (f"{METHOD_LABELS[ok[key]['method']]} at {ok[key]['layer']} passes randomisation at as many depths as Grad-CAM "
+                     f"at {base['layer']} and its ROAD is higher beyond chance (paired bootstrap).")
     if ok:
         key = max(ok, key=lambda k: (depths_passed(ok[k]), ok[k]["road"]["mean"]))
         return key, (f"Grad-CAM fails a check; {METHOD_LABELS[ok[key]['method']]} passes both and is the most robust to "
