@@ -96,15 +96,11 @@ class ResNet18Classifier(nn.Module):
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Up to the last residual block (backbone.layer4.1): 7x7 maps at 224 pixels."""
-        return self.backbone.layer4(self.forward_to_stage3(images))
-
-    def forward_to_stage3(self, images: torch.Tensor) -> torch.Tensor:
-        """Up to backbone.layer3.1: 14x14 maps at 224 pixels, 7x7 at 28 with the small stem."""
         if images.shape[-1] != self.input_size:
             images = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False)
         b = self.backbone
         x = b.maxpool(b.relu(b.bn1(b.conv1((images.expand(-1, 3, -1, -1) - self.mean) / self.std))))
-        return b.layer3(b.layer2(b.layer1(x)))
+        return b.layer4(b.layer3(b.layer2(b.layer1(x))))
 
     def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
         return self.backbone.fc(torch.flatten(self.backbone.avgpool(maps), 1))
@@ -176,23 +172,13 @@ class FramingAverage(nn.Module):
         return self.forward_head(self.forward_features(images))
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        """The base's maps for every framing, stacked along channels: a ResNet-18's stage 3 (7×7 at 28 px; the 4×4 of
-        its last stage was less faithful on validation, see docs/heatmap-method.md), else its own Grad-CAM layer."""
-        maps = self._base_features(self._framed(images))
+        maps = self.base.forward_features(self._framed(images))
         return torch.cat(maps.chunk(len(maps) // len(images), dim=0), dim=1)
 
     def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
         from core.perturbations import FRAMING_CHECK
 
-        return torch.stack([self._base_head(part) for part in maps.chunk(len(FRAMING_CHECK), dim=1)]).mean(dim=0)
-
-    def _base_features(self, images: torch.Tensor) -> torch.Tensor:
-        base = self.base
-        return base.forward_to_stage3(images) if isinstance(base, ResNet18Classifier) else base.forward_features(images)
-
-    def _base_head(self, maps: torch.Tensor) -> torch.Tensor:
-        base = self.base
-        return base.forward_head(base.backbone.layer4(maps) if isinstance(base, ResNet18Classifier) else maps)
+        return torch.stack([self.base.forward_head(part) for part in maps.chunk(len(FRAMING_CHECK), dim=1)]).mean(dim=0)
 
 
 ARCHITECTURES = {cls.__name__: cls for cls in (CustomCNN, ResNet18Classifier, SeedEnsemble, FramingAverage)}

@@ -72,7 +72,7 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec i
     ModelSpec(
         name="resnet18_28_framing", display_name="ResNet-18 (28 px), framing-robust", architecture="FramingAverage",
         input="1×28×28 grey, read at 7 framings and exposures and averaged", stages=(Stage("train", 30, 1e-3),), batch_size=128,
-        colour="#8e3b6b", cam_layer="base.backbone.layer3.1",
+        colour="#8e3b6b", cam_layer="base.backbone.layer4.1",
         description="ResNet-18 adapted to 28×28 (3×3 stride-1 stem, no max-pool), trained from scratch with augmentation that "
                     "spans how real X-rays are framed and exposed; it reads each image at seven framings and exposures and "
                     "averages them. Chosen by the experiments' rule on validation under the perturbation suite.",
