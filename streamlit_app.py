@@ -13,6 +13,7 @@ PAGES = {  # file in pages/ -> page
     "predict.py": st.Page("pages/predict.py", title="Predict an X-ray", icon=":material/upload_file:"),
     "case_gallery.py": st.Page("pages/case_gallery.py", title="Case gallery", icon=":material/grid_view:"),
     "robustness.py": st.Page("pages/robustness.py", title="Does it hold up?", icon=":material/crop_free:"),
+    "heatmap_trust.py": st.Page("pages/heatmap_trust.py", title="Can I trust the heatmap?", icon=":material/visibility:"),
     "calibration.py": st.Page("pages/calibration.py", title="Calibration", icon=":material/target:"),
     "decision_curve.py": st.Page("pages/decision_curve.py", title="Decision curve", icon=":material/show_chart:"),
     "model_card.py": st.Page("pages/model_card.py", title="Model card", icon=":material/badge:"),

@@ -7,6 +7,7 @@
     python train.py refresh --model cnn        # recompute the card's metrics and calibration from its committed predictions
     python train.py robustness --model cnn     # (re)measure a committed checkpoint under the perturbation suite
     python train.py assemble --model cnn_noflip_x5 --runs runs/a runs/b ...   # the checkpoint from blind runs of its recipe
+    python train.py explanations --model cnn   # heatmap sanity checks and faithfulness on validation (explanations.json)
 
 Each run writes a checkpoint folder (default checkpoints/<model>/: weights, card, predictions and predictions under the
 perturbation suite of core/perturbations.py; see core/checkpoints.py).
@@ -25,7 +26,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from core.cards import Card, ClassCounts, DataRecord, InitialisationRecord, LossRecord, TrainingRecord
-from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, save_checkpoint
+from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, save_checkpoint, trained_models
 from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
 from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
@@ -43,7 +44,7 @@ RESUME_FILE = "resume.pt"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "evaluate", "refresh", "robustness", "assemble"):
+    for name in ("train", "evaluate", "refresh", "robustness", "assemble", "explanations"):
         command = commands.add_parser(name)
         command.add_argument("--model", choices=REGISTRY, required=True)
         command.add_argument("--data-root", help=f"folder holding {DATA_FILE} (default: ${DATA_ROOT_ENV}, else ~/.medmnist)")
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--resume", action="store_true", help=f"continue from <out>/{RESUME_FILE} after an interruption")
     commands.choices["assemble"].add_argument("--runs", type=Path, nargs="+", required=True,
                                               help="blind run folders trained with the model's recipe, one per member, seeds in order")
+    explanations = commands.choices["explanations"]
+    explanations.add_argument("--per-class", type=int, default=40, help="validation images of each class (default 40)")
+    explanations.add_argument("--seeds", type=int, default=5, help="randomisation seeds (default 5)")
     return parser.parse_args(argv)
 
 
@@ -330,11 +334,52 @@ def robustness_command(args) -> None:
                       for split in splits))
 
 
+def explanations_command(args) -> None:
+    """Sanity checks and faithfulness of the heatmap of a committed checkpoint, on a fixed validation sample, written
+    beside its card (explanations.json; see docs/heatmap-method.md)."""
+    from core import explanations
+    from core.inference import gradcam, predict_logits, probabilities
+    from core.metrics import is_positive
+
+    folder = args.out or CHECKPOINTS_DIR / args.model
+    checkpoint = opened(folder)
+    card = checkpoint.card
+    val = load_dataset(args.data_root).splits["val"]
+    labels = val.labels.numpy().astype(int).ravel()
+    sample = explanations.validation_sample(labels, args.per_class)
+    images, sample_labels = val.images[sample, 0].numpy(), labels[sample]
+    layers = [path.split("*.")[-1].removeprefix("base.") for path in (spec(args.model).cam_layer,)]
+    if spec(args.model).options.get("small_stem"):  # a 4×4 last stage at 28 px: compared with the finer stage 3
+        layers = ["backbone.layer4.1", "backbone.layer3.1"]
+    started = time.perf_counter()
+    print(f"{spec(args.model).display_name}: {len(sample)} validation images, {args.seeds} seeds, layers {layers}")
+    record = explanations.measure(load_model(checkpoint), images, sample_labels, card.opening_threshold, layers,
+                                  seeds=tuple(range(args.seeds)))
+    others = {}
+    for name, other_folder in trained_models(folder.parent).items():
+        if name != args.model:
+            other = opened(other_folder)
+            model = load_model(other)
+            decided = is_positive(probabilities(predict_logits(model, images)), other.card.opening_threshold).astype(int)
+            others[name] = gradcam(model, images, decided)
+    shown = record["_heatmaps"]
+    record["models"] = {name: explanations.mean_interval(explanations.spearman(shown, maps)) for name, maps in others.items()}
+    record = {"schema": explanations.RECORD_SCHEMA, "model": args.model, "weights_sha256": card.weights_sha256,
+              "predictions_sha256": card.predictions_sha256, "made_by": f"python train.py explanations --model {args.model}",
+              "torch": torch.__version__, "split": "val", "sample": sample.tolist(), "labels": sample_labels.tolist(),
+              "threshold": card.opening_threshold, "seconds": round(time.perf_counter() - started, 1)} | record
+    explanations.write_record(folder, record)
+    chosen = record["candidates"][record["chosen"]]
+    print(f"wrote {folder / explanations.RECORD_FILE} in {record['seconds']:.0f}s: shows {record['chosen']} "
+          f"(ROAD {chosen['road']['mean']:.2f}, randomisation passed at {explanations.depths_passed(chosen)} of "
+          f"{len(chosen['cascading'])} depths); {record['why']}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         {"train": train_command, "evaluate": evaluate_command, "refresh": refresh_command,
-         "robustness": robustness_command, "assemble": assemble_command}[args.command](args)
+         "robustness": robustness_command, "assemble": assemble_command, "explanations": explanations_command}[args.command](args)
     except DataNotFoundError as error:
         raise SystemExit(f"error: {error}")
 

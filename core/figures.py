@@ -214,3 +214,43 @@ def robustness_figure(series: Sequence[RobustnessSeries], labels: Mapping[str, s
     figure.update_yaxes(tickvals=-np.arange(len(names)), ticktext=[labels[n] for n in names], row=1, col=1)
     figure.add_hrect(y0=-0.5, y1=0.5, fillcolor="#e8eff1", line_width=0, layer="below")  # the clean image's row
     return figure.update_layout(title=title, height=120 + 30 * len(names), legend=dict(orientation="h", y=-0.08), **_LAYOUT)
+
+
+def randomisation_figure(depths: Sequence[str], curves: Mapping[str, Sequence[Mapping]], baseline: Mapping, colour: str,
+                         title: str) -> go.Figure:
+    """Similarity (Spearman |ρ|, 95% interval) of the heatmap to the trained model's as more of the network is
+    re-initialised (cascading) or one part at a time (independent), against the random-pair baseline band."""
+    figure = go.Figure()
+    low, high = baseline["ci95"]
+    figure.add_hrect(y0=low, y1=high, fillcolor="#e8eff1", line_width=0, layer="below")
+    figure.add_hline(y=baseline["mean"], line=dict(color="#6b777d", dash="dash"),
+                     annotation_text=f"two different children's maps: {baseline['mean']:.2f}", annotation_position="top left")
+    for (mode, points), dash in zip(curves.items(), ("solid", "dot")):
+        y = np.array([np.nan if p["abs_rho"] is None else p["abs_rho"] for p in points], float)
+        lows = np.array([np.nan if p["abs_rho_ci95"][0] is None else p["abs_rho_ci95"][0] for p in points], float)
+        highs = np.array([np.nan if p["abs_rho_ci95"][1] is None else p["abs_rho_ci95"][1] for p in points], float)
+        blank = [f"{p['blank_share']:.0%}" for p in points]
+        figure.add_trace(go.Scatter(
+            x=list(depths), y=y, mode="lines+markers", name=mode, line=dict(color=colour, dash=dash, width=2.5),
+            marker=dict(size=9, symbol=["circle" if p["passes"] else "x" for p in points]),
+            error_y=dict(type="data", symmetric=False, array=highs - y, arrayminus=y - lows, color=colour, thickness=1.2, width=4),
+            customdata=blank, hovertemplate="%{x}<br>|ρ| %{y:.2f}<br>blank maps %{customdata}<extra>" + mode + "</extra>"))
+    figure.update_xaxes(title="Re-initialised, from the output layer down")
+    figure.update_yaxes(title="Similarity to the trained map (|ρ|)", range=[0, 1.05])
+    return figure.update_layout(title=title, height=400, legend=dict(orientation="h", y=-0.3), **_LAYOUT)
+
+
+def road_figure(rows: Sequence[tuple[str, Mapping, str]], title: str) -> go.Figure:
+    """ROAD score (mean with 95% interval) of each map: (label, {"mean", "ci95"}, colour) per row, first on top."""
+    figure = go.Figure()
+    for position, (label, value, colour) in enumerate(rows):
+        low, high = value["ci95"]
+        figure.add_trace(go.Scatter(
+            x=[value["mean"]], y=[-position], mode="markers", name=label, showlegend=False, marker=dict(size=11, color=colour),
+            error_x=dict(type="data", symmetric=False, array=[high - value["mean"]], arrayminus=[value["mean"] - low], color=colour,
+                         thickness=1.5, width=0),
+            hovertemplate=f"{label}<br>ROAD %{{x:.2f}} ({low:.2f} to {high:.2f})<extra></extra>"))
+    figure.add_vline(x=0, line=dict(color="#9aa5ab", dash="dash"))
+    figure.update_yaxes(tickvals=-np.arange(len(rows)), ticktext=[label for label, _, _ in rows])
+    figure.update_xaxes(title="ROAD: logit lost removing the most relevant pixels minus the least relevant (higher: more faithful)")
+    return figure.update_layout(title=title, height=110 + 42 * len(rows), **_LAYOUT)

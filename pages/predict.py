@@ -98,6 +98,7 @@ def reading() -> None:
                           caption=f"Grad-CAM: where {resources.display_name(name)} found evidence for “{decided}”",
                           alt=f"The X-ray with {resources.display_name(name)}'s Grad-CAM heatmap for “{decided}”: red where it found most evidence")
     widgets.heatmap_legend()
+    widgets.heatmap_trust_link(list(readings))
     with_name = file_name is not None and st.checkbox("Put the file name in the case report", key="report_file_name",
                                                       help="Off by default: file names often carry a patient's name.")
     widgets.report_downloads(lambda: case_report.build(

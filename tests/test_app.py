@@ -26,7 +26,7 @@ from tests.conftest import FIXTURES, REPO, committed_model
 from ui import routing, state, widgets
 
 PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py",
-         "pages/robustness.py", "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
+         "pages/robustness.py", "pages/heatmap_trust.py", "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
 MODELS = list(trained_models(CHECKPOINTS_DIR))
 
 
@@ -404,6 +404,7 @@ SHARED_VALUES = {  # page -> widget key -> a value a user could have chosen that
     "decision_curve.py": lambda: {"decision_split": "val"},
     "robustness.py": lambda: {"robustness_model": MODELS[-1], "robustness_split": "val"},
     "model_card.py": lambda: {"card_model": MODELS[-1]},
+    "heatmap_trust.py": lambda: {"trust_model": MODELS[-1]},
 }
 
 
@@ -469,6 +470,29 @@ def test_the_predict_page_offers_the_case_report_and_a_legend_for_the_heatmaps()
     assert not app.exception
     assert {"predict_report_pdf", "predict_report_png"} <= {b.key for b in app.get("download_button")}
     assert any("Heatmap colour: blue" in c.value for c in app.caption)
+
+
+def test_the_heatmap_page_shows_each_models_record_and_the_predict_page_links_to_it_with_the_verdicts():
+    from core.explanations import depths_passed, read_record, verdict
+
+    records = {m: read_record(CHECKPOINTS_DIR / m, open_checkpoint(CHECKPOINTS_DIR / m).card) for m in MODELS}
+    app = open_page("pages/heatmap_trust.py")
+    for model, record in records.items():
+        assert any(verdict(record).sentence in m.value for m in app.markdown), model
+        app.selectbox(key="trust_model").set_value(model).run()
+        choice = next(t.value for t in app.table if "Passes both checks" in t.value.columns)
+        assert len(choice) == len(record["candidates"])
+        chosen = record["candidates"][record["chosen"]]
+        row = choice.loc[next(i for i in choice.index if i.endswith("shown in the app"))]
+        road = chosen["road"]
+        assert row["ROAD (95% interval)"] == f"{road['mean']:.2f} ({road['ci95'][0]:.2f} to {road['ci95'][1]:.2f})"
+        assert row["Randomisation passed at"] == f"{depths_passed(chosen)} of {len(record['depths'])} depths"
+        assert record["why"] in " ".join(m.value for m in app.markdown)
+    app.switch_page("pages/predict.py").run()
+    app.radio(key="predict_source").set_value("Sample from the test split").run()
+    (link,) = app.get("page_link")
+    assert link.proto.page == "heatmap_trust"
+    assert all(f"{spec(m).display_name}: {verdict(r).short}" in link.proto.label for m, r in records.items())
 
 
 def _broken_chart(*args, **kwargs):

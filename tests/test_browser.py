@@ -122,6 +122,7 @@ def test_a_phi_bearing_dicom_uploads_and_its_case_report_pdf_names_no_one(app_ur
 PAGES = {  # navigation link -> the page's title
     "Overview": "Pneumonia X-ray Explorer", "Threshold explorer": "Threshold explorer", "Compare models": "Compare models",
     "Predict an X-ray": "Predict an X-ray", "Case gallery": "Case gallery", "Does it hold up?": "Does it hold up?",
+    "Can I trust the heatmap?": "Can I trust the heatmap?",
     "Calibration": "Can I trust the number?", "Decision curve": "Better than treating everyone, or no one?", "Model card": "Model card",
 }
 

@@ -171,3 +171,25 @@ def robustness_rows(name: str, split: str, threshold: float) -> tuple:
 
     view = split_view(name, split)
     return tuple(rows_at(view.labels, perturbed_probabilities(name, split), threshold, view.indices, card(name).robustness.auc[split]))
+
+
+def _frozen(value):
+    """JSON as read-only mappings and tuples (shared by every session)."""
+    if isinstance(value, dict):
+        return MappingProxyType({key: _frozen(item) for key, item in value.items()})
+    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
+
+
+@st.cache_resource(show_spinner=False)
+def explanations(name: str):
+    """The checkpoint's heatmap checks (core.explanations), read-only, or None where never measured; a record made
+    from other weights is reported once in the log and treated as missing."""
+    from core.explanations import RecordError, read_record
+
+    checkpoint = _checkpoints()[name]
+    try:
+        record = read_record(checkpoint.folder, checkpoint.card)
+    except RecordError as error:
+        log.warning("explanations of %s ignored: %s", name, error)
+        return None
+    return None if record is None else _frozen(record)

@@ -85,6 +85,7 @@ SHAREABLE: dict[str, dict[str, Shared]] = {  # page file -> URL parameter -> wid
     "decision_curve.py": {"split": Shared("decision_split", _SPLIT)},
     "robustness.py": {"model": Shared("robustness_model", _model), "split": Shared("robustness_split", _SPLIT)},
     "model_card.py": {"model": Shared("card_model", _model)},
+    "heatmap_trust.py": {"model": Shared("trust_model", _model)},
 }
 
 

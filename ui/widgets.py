@@ -118,3 +118,11 @@ def report_downloads(build, key: str) -> None:
                         mime="application/pdf", key=f"{key}_pdf", on_click="ignore", icon=":material/picture_as_pdf:", width="stretch")
     png.download_button("Case report (PNG)", data=lambda: case_report.png(build()), file_name="case-report.png",
                         mime="image/png", key=f"{key}_png", on_click="ignore", icon=":material/image:", width="stretch")
+
+
+def heatmap_trust_link(names) -> None:
+    """A link to the page on how far each model's heatmap can be trusted, with each checked model's verdict in a few words."""
+    from core.explanations import verdict
+
+    words = "; ".join(f"{resources.display_name(n)}: {verdict(r).short}" for n in names if (r := resources.explanations(n)) is not None)
+    st.page_link("pages/heatmap_trust.py", label="Can I trust the heatmap?" + (f" ({words})" if words else ""), icon=":material/visibility:")
