@@ -82,7 +82,10 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def initialise(model, name: str, args) -> InitialisationRecord:
-    """Load ImageNet weights when the registry entry wants them and they can be had; the card's record of it."""
+    """Load ImageNet weights, or another model's committed weights, when the registry entry wants them (and ImageNet
+    weights can be had); the card's record of it."""
+    if spec(name).warm_start:
+        return warm_start(model, spec(name).warm_start)
     if not spec(name).imagenet:
         return InitialisationRecord(imagenet=False, source="random (trained from scratch, as the report)")
     if isinstance(model, SeedEnsemble):  # each member is rebuilt on its own seed in fit_model
@@ -96,6 +99,16 @@ def initialise(model, name: str, args) -> InitialisationRecord:
             raise SystemExit(f"error: could not load ImageNet weights: {error}")
         print(f"warning: no ImageNet weights ({error}); training from random initialisation", file=sys.stderr)
         return InitialisationRecord(imagenet=False, source="random", reason=f"ImageNet weights unavailable: {error}")
+
+
+def warm_start(model, source: str) -> InitialisationRecord:
+    """Load a committed checkpoint's weights (checked against its card) into a model of the same architecture."""
+    checkpoint = opened(CHECKPOINTS_DIR / source)
+    if (checkpoint.card.architecture, checkpoint.card.architecture_options) != (spec(source).architecture, dict(spec(source).options)):
+        raise SystemExit(f"error: the {source} checkpoint's architecture differs from its registry entry")
+    model.load_state_dict(load_safetensors(checkpoint.weights()))
+    return InitialisationRecord(imagenet=False, source=f"warm start from the committed {spec(source).display_name} ({source})",
+                                file=f"checkpoints/{source}/model.safetensors", sha256=checkpoint.card.weights_sha256)
 
 
 def stages_for(name: str, imagenet: bool, epochs: list[int] | None) -> tuple[Stage, ...]:
@@ -116,6 +129,8 @@ def departures(name: str, config: TrainConfig, initialisation: InitialisationRec
          "last": "the last epoch's weights kept (report: the epoch with the best validation accuracy)"}[config.select_metric],
         "operating points chosen on validation, reported on test (report: chosen on test)",
     ]
+    if spec(name).warm_start:
+        notes.append(f"{initialisation.source}, not from random initialisation")
     if spec(name).imagenet and not initialisation.imagenet:
         notes.append(f"from random initialisation, not ImageNet: stage 1 trains all layers at lr {config.stages[0].lr:g} (nothing to freeze)")
     if [s.epochs for s in config.stages] != [s.epochs for s in spec(name).stages]:
