@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import torch
 from safetensors.torch import load as load_safetensors
 
@@ -29,6 +30,7 @@ from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, 
 from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
 from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
+from core.perturbations import SUITE
 from core.robustness import perturbed_frame, robustness_record
 from core.models import (
     WEIGHTS_FILE_ENV, FramingAverage, SeedEnsemble, count_trainable_parameters, load_imagenet_weights, new_model, weights_to_bytes,
@@ -62,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--subset", type=int, help="use only the first N images of each split (smoke runs)")
     train.add_argument("--blind", action="store_true", help="predict validation only: the card gets no test metrics")
     train.add_argument("--resume", action="store_true", help=f"continue from <out>/{RESUME_FILE} after an interruption")
+    commands.choices["robustness"].add_argument("--missing", action="store_true",
+                                                help="measure only the perturbations its perturbed.csv lacks (the suite grew); keep the rest")
     commands.choices["assemble"].add_argument("--runs", type=Path, nargs="+", required=True,
                                               help="blind run folders trained with the model's recipe, one per member, seeds in order")
     return parser.parse_args(argv)
@@ -337,7 +341,15 @@ def robustness_command(args) -> None:
     card = checkpoint.card
     splits = {split: dataset.splits[split] for split in ("val", "test") if getattr(card.metrics, split) is not None}
     started = time.perf_counter()
-    perturbed = perturbed_frame(load_model(checkpoint), splits)  # on the CPU, as predictions.csv was made
+    measured = checkpoint.perturbed() if args.missing else None
+    if measured is None:
+        perturbed = perturbed_frame(load_model(checkpoint), splits)  # on the CPU, as predictions.csv was made
+    else:
+        missing = tuple(p for p in SUITE if p.name not in measured.columns)
+        added = perturbed_frame(load_model(checkpoint), splits, perturbations=missing)
+        if not added[["split", "index"]].equals(measured[["split", "index"]]):
+            raise SystemExit(f"error: {folder}'s perturbed predictions hold other images than its card's splits; measure them all again")
+        perturbed = pd.concat([measured, added.drop(columns=["split", "index"])], axis=1)[["split", "index", *(p.name for p in SUITE)]]
     record = robustness_record(perturbed, checkpoint.predictions, card.opening_threshold)
     save_checkpoint(folder, checkpoint.weights(), dataclasses.replace(card, robustness=record), checkpoint.predictions, perturbed)
     print(f"{len(perturbed)} images × {len(record.perturbations)} perturbations in {time.perf_counter() - started:.0f}s; "

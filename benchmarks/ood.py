@@ -106,8 +106,8 @@ def main() -> None:
     chosen = Neighbourhood.fit(train, val)
     assessed = {group: [chosen.assess(readings(grey)) for grey in images] for group, images in greys.items()}
     test_layout, test_levels = chosen.assess_images(test)
-    for name, flagged in (("the least over widened readings (layout)", lambda a: chosen.is_far(a.distance)),
-                          ("layout, or grey-level percentiles (chosen)", lambda a: chosen.is_far(a.distance) | chosen.levels_unusual(a.levels_distance))):
+    for name, flagged in (("least over widened readings", lambda a: chosen.is_far(a.distance)),
+                          ("widened, or grey-level percentiles (chosen)", lambda a: chosen.is_far(a.distance) | chosen.levels_unusual(a.levels_distance))):
         test_rate = np.mean(chosen.is_far(test_layout) | ("grey" in name and chosen.levels_unusual(test_levels)))
         rates = [np.mean([flagged(a) for a in assessed[group]]) for group in ("resized", "adults", "junk")]
         print(f"{'5 neighbours, 14×14 pixels, ' + name:58s} {test_rate:12.1%} {rates[0]:16.1%} {rates[1]:14.0%} {rates[2]:12.0%}")

@@ -2,8 +2,8 @@
 validation images (fitted on the training split):
 
 - layout: the mean distance to its 5 nearest training images on 14×14 average-pooled pixels, the least over the image
-  as it is and widened back by UNSQUEEZE, so that an X-ray another pipeline resized to a square without keeping its
-  aspect ratio reads as the dataset's centre square again;
+  as it is, widened back by UNSQUEEZE (so that an X-ray another pipeline resized to a square without keeping its
+  aspect ratio reads as the dataset's centre square again) and with black padding trimmed;
 - grey levels: the mean distance of its grey-level percentiles (LEVELS, of that best-matching reading) to those of the
   5 nearest training images: adults' X-rays, brighter and flatter, differ here where their layout, widened, does not.
 
@@ -33,15 +33,27 @@ KEEP = 0.99  # share of validation images below each threshold
 UNSQUEEZE = (1.0, 1.2, 1.4, 1.6)
 LEVELS = np.linspace(2, 98, 25)  # the grey-level percentiles compared
 SOURCE_SIDE = 224  # a big image is box-averaged to about this short side before it is widened (8 source pixels per model pixel)
+PADDING_LEVEL = 8  # edge rows and columns no brighter than this are padding, trimmed for one more reading
+READINGS = len(UNSQUEEZE) + 1  # as it is, widened back, and without black padding
 
 
 def readings(grey: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
-    """(len(UNSQUEEZE), 28, 28) uint8: the image as the models read it (`image` when given, else the dataset's
-    reduction of `grey`, full resolution or 28×28), then widened back by each UNSQUEEZE factor."""
+    """(READINGS, 28, 28) uint8: the image as the models read it (`image` when given, else the dataset's reduction of
+    `grey`, full resolution or 28×28), widened back by each UNSQUEEZE factor, and with black padding trimmed."""
     factor = max(1, min(grey.shape) // SOURCE_SIDE)
     source = np.asarray(Image.fromarray(grey).reduce(factor)) if factor > 1 else grey
     widened = [Perturbation("widened", "widened", "aspect", aspect=a).apply(source) for a in UNSQUEEZE[1:]]
-    return np.stack([to_dataset_image(grey) if image is None else image, *widened])
+    return np.stack([to_dataset_image(grey) if image is None else image, *widened, to_dataset_image(unpadded(source))])
+
+
+def unpadded(grey: np.ndarray) -> np.ndarray:
+    """The image without the black rows and columns at its edges (letterboxing, a looser frame's border); as it is
+    when that would leave less than half of either side."""
+    rows, columns = np.flatnonzero(grey.max(axis=1) > PADDING_LEVEL), np.flatnonzero(grey.max(axis=0) > PADDING_LEVEL)
+    if not len(rows) or not len(columns):
+        return grey
+    trimmed = grey[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    return trimmed if 2 * min(trimmed.shape[0] / grey.shape[0], trimmed.shape[1] / grey.shape[1]) >= 1 else grey
 
 
 def grey_levels(images: np.ndarray) -> np.ndarray:
@@ -62,7 +74,7 @@ class Assessment:
 
     distance: float
     levels_distance: float
-    widened: float  # the UNSQUEEZE factor of the best reading (1.0: as it is)
+    reading: int  # which of the readings matched best (0: as it is)
 
 
 def pooled_sums(images: np.ndarray) -> np.ndarray:
@@ -103,12 +115,12 @@ class Neighbourhood:
         layout = self.scores(stack)
         best = int(np.argmin(layout))
         levels = _nearest_mean(grey_levels(stack[best:best + 1]), self.level_reference.astype(np.float64))[0]
-        return Assessment(float(layout[best]), float(levels), UNSQUEEZE[best])
+        return Assessment(float(layout[best]), float(levels), best)
 
     def assess_images(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 28, 28) uint8 images (no full resolution) to their layout and grey-level distances, (N,) each."""
-        stacks = np.stack([readings(image) for image in images]) if len(images) else np.empty((0, len(UNSQUEEZE), 28, 28), np.uint8)
-        layout = self.scores(stacks.reshape(-1, 28, 28)).reshape(len(images), len(UNSQUEEZE))
+        stacks = np.stack([readings(image) for image in images]) if len(images) else np.empty((0, READINGS, 28, 28), np.uint8)
+        layout = self.scores(stacks.reshape(-1, 28, 28)).reshape(len(images), READINGS)
         best = stacks[np.arange(len(images)), layout.argmin(axis=1)]
         return layout.min(axis=1), _nearest_mean(grey_levels(best), self.level_reference.astype(np.float64))
 

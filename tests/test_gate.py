@@ -6,7 +6,7 @@ from PIL import Image
 
 from core.gate import ACCEPTED, FLAGGED, REFUSED, check
 from core.imaging import decode, to_dataset_image
-from core.ood import KEEP, UNSQUEEZE, Neighbourhood, readings
+from core.ood import KEEP, READINGS, UNSQUEEZE, Neighbourhood, readings, unpadded
 from tests.conftest import FIXTURES, REAL_DATA_ROOT, needs_real_data
 from tests.uploads import TEST_IMAGES, dicom, encoded, text_page, xray
 
@@ -109,12 +109,12 @@ def test_test_images_rarely_cross_the_thresholds_training_images_sit_close_and_n
 
 def test_a_squeezed_reading_is_widened_back_to_the_dataset_square():
     stack = readings(TEST_IMAGES[0])
-    assert stack.shape == (len(UNSQUEEZE), 28, 28) and np.array_equal(stack[0], TEST_IMAGES[0])
+    assert stack.shape == (READINGS, 28, 28) and np.array_equal(stack[0], TEST_IMAGES[0])
     assert np.array_equal(readings(TEST_IMAGES[0], TEST_IMAGES[1])[0], TEST_IMAGES[1])  # the models' own reading, when given
     wide = np.asarray(Image.fromarray(xray(0, 280)).resize((280, 400), Image.Resampling.BILINEAR))  # a chest stretched tall
     squeezed = np.asarray(Image.fromarray(wide).resize((280, 280), Image.Resampling.BILINEAR))  # ... and squeezed to a square
     assessment = NEIGHBOURHOOD.assess(readings(squeezed))
-    assert assessment.widened > 1.0 and assessment.distance < NEIGHBOURHOOD.scores(to_dataset_image(squeezed)[None])[0]
+    assert 1 <= assessment.reading < len(UNSQUEEZE) and assessment.distance < NEIGHBOURHOOD.scores(to_dataset_image(squeezed)[None])[0]
 
 
 @needs_real_data
@@ -126,3 +126,11 @@ def test_the_shipped_reference_is_what_fitting_on_the_training_split_gives():
     assert np.allclose(refitted.mean_image, NEIGHBOURHOOD.mean_image)
     assert np.allclose(refitted.level_reference, NEIGHBOURHOOD.level_reference)
     assert np.allclose(refitted.validation_level_scores, NEIGHBOURHOOD.validation_level_scores, atol=1e-6)
+
+
+def test_black_padding_is_trimmed_for_a_reading_and_a_picture_without_it_is_kept():
+    picture = xray(5, 120)
+    letterboxed = np.pad(picture, ((30, 30), (0, 0)))
+    assert np.array_equal(unpadded(letterboxed), picture) and np.array_equal(unpadded(picture), picture)
+    assert np.array_equal(unpadded(np.pad(picture, 200)), np.pad(picture, 200))  # mostly padding: not trimmed
+    assert verdict(encoded(np.pad(picture, 12))).outcome == ACCEPTED
