@@ -228,7 +228,9 @@ def assemble_command(args) -> None:
     runs = [opened(folder) for folder in args.runs]
     dataset = load_dataset(args.data_root)
     model = new_model(name)
-    inner = model.base if isinstance(model, FramingAverage) else model  # the trained networks, without the framings
+    itself = len(runs) == 1 and (runs[0].card.architecture, runs[0].card.architecture_options) == (entry.architecture, dict(entry.options))
+    # the trained networks, without the framings (unless the run trained the registry model itself)
+    inner = model.base if isinstance(model, FramingAverage) and not itself else model
     members = list(inner.members) if isinstance(inner, SeedEnsemble) else [inner]
     if len(runs) != len(members):
         raise SystemExit(f"error: {entry.display_name} has {len(members)} member(s); {len(runs)} run(s) given")
