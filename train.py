@@ -22,6 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import torch
 from safetensors.torch import load as load_safetensors
 
@@ -30,6 +31,7 @@ from core.checkpoints import CHECKPOINTS_DIR, CheckpointError, open_checkpoint, 
 from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, load_dataset
 from core.evaluation import CHOSEN_OPERATING_POINT, compare_with_committed, fit_recalibration, summarise
 from core.inference import load_model, predictions_frame
+from core.perturbations import SUITE
 from core.robustness import perturbed_frame, robustness_record
 from core.models import (
     WEIGHTS_FILE_ENV, FramingAverage, SeedEnsemble, count_trainable_parameters, load_imagenet_weights, new_model, weights_to_bytes,
@@ -63,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--subset", type=int, help="use only the first N images of each split (smoke runs)")
     train.add_argument("--blind", action="store_true", help="predict validation only: the card gets no test metrics")
     train.add_argument("--resume", action="store_true", help=f"continue from <out>/{RESUME_FILE} after an interruption")
+    commands.choices["robustness"].add_argument("--missing", action="store_true",
+                                                help="measure only the perturbations its perturbed.csv lacks (the suite grew); keep the rest")
     commands.choices["assemble"].add_argument("--runs", type=Path, nargs="+", required=True,
                                               help="blind run folders trained with the model's recipe, one per member, seeds in order")
     explanations = commands.choices["explanations"]
@@ -86,7 +90,10 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def initialise(model, name: str, args) -> InitialisationRecord:
-    """Load ImageNet weights when the registry entry wants them and they can be had; the card's record of it."""
+    """Load ImageNet weights, or another model's committed weights, when the registry entry wants them (and ImageNet
+    weights can be had); the card's record of it."""
+    if spec(name).warm_start:
+        return warm_start(model, spec(name).warm_start)
     if not spec(name).imagenet:
         return InitialisationRecord(imagenet=False, source="random (trained from scratch, as the report)")
     if isinstance(model, SeedEnsemble):  # each member is rebuilt on its own seed in fit_model
@@ -100,6 +107,16 @@ def initialise(model, name: str, args) -> InitialisationRecord:
             raise SystemExit(f"error: could not load ImageNet weights: {error}")
         print(f"warning: no ImageNet weights ({error}); training from random initialisation", file=sys.stderr)
         return InitialisationRecord(imagenet=False, source="random", reason=f"ImageNet weights unavailable: {error}")
+
+
+def warm_start(model, source: str) -> InitialisationRecord:
+    """Load a committed checkpoint's weights (checked against its card) into a model of the same architecture."""
+    checkpoint = opened(CHECKPOINTS_DIR / source)
+    if (checkpoint.card.architecture, checkpoint.card.architecture_options) != (spec(source).architecture, dict(spec(source).options)):
+        raise SystemExit(f"error: the {source} checkpoint's architecture differs from its registry entry")
+    model.load_state_dict(load_safetensors(checkpoint.weights()))
+    return InitialisationRecord(imagenet=False, source=f"warm start from the committed {spec(source).display_name} ({source})",
+                                file=f"checkpoints/{source}/model.safetensors", sha256=checkpoint.card.weights_sha256)
 
 
 def stages_for(name: str, imagenet: bool, epochs: list[int] | None) -> tuple[Stage, ...]:
@@ -120,6 +137,8 @@ def departures(name: str, config: TrainConfig, initialisation: InitialisationRec
          "last": "the last epoch's weights kept (report: the epoch with the best validation accuracy)"}[config.select_metric],
         "operating points chosen on validation, reported on test (report: chosen on test)",
     ]
+    if spec(name).warm_start:
+        notes.append(f"{initialisation.source}, not from random initialisation")
     if spec(name).imagenet and not initialisation.imagenet:
         notes.append(f"from random initialisation, not ImageNet: stage 1 trains all layers at lr {config.stages[0].lr:g} (nothing to freeze)")
     if [s.epochs for s in config.stages] != [s.epochs for s in spec(name).stages]:
@@ -213,7 +232,9 @@ def assemble_command(args) -> None:
     runs = [opened(folder) for folder in args.runs]
     dataset = load_dataset(args.data_root)
     model = new_model(name)
-    inner = model.base if isinstance(model, FramingAverage) else model  # the trained networks, without the framings
+    itself = len(runs) == 1 and (runs[0].card.architecture, runs[0].card.architecture_options) == (entry.architecture, dict(entry.options))
+    # the trained networks, without the framings (unless the run trained the registry model itself)
+    inner = model.base if isinstance(model, FramingAverage) and not itself else model
     members = list(inner.members) if isinstance(inner, SeedEnsemble) else [inner]
     if len(runs) != len(members):
         raise SystemExit(f"error: {entry.display_name} has {len(members)} member(s); {len(runs)} run(s) given")
@@ -326,7 +347,15 @@ def robustness_command(args) -> None:
     card = checkpoint.card
     splits = {split: dataset.splits[split] for split in ("val", "test") if getattr(card.metrics, split) is not None}
     started = time.perf_counter()
-    perturbed = perturbed_frame(load_model(checkpoint), splits)  # on the CPU, as predictions.csv was made
+    measured = checkpoint.perturbed() if args.missing else None
+    if measured is None:
+        perturbed = perturbed_frame(load_model(checkpoint), splits)  # on the CPU, as predictions.csv was made
+    else:
+        missing = tuple(p for p in SUITE if p.name not in measured.columns)
+        added = perturbed_frame(load_model(checkpoint), splits, perturbations=missing)
+        if not added[["split", "index"]].equals(measured[["split", "index"]]):
+            raise SystemExit(f"error: {folder}'s perturbed predictions hold other images than its card's splits; measure them all again")
+        perturbed = pd.concat([measured, added.drop(columns=["split", "index"])], axis=1)[["split", "index", *(p.name for p in SUITE)]]
     record = robustness_record(perturbed, checkpoint.predictions, card.opening_threshold)
     save_checkpoint(folder, checkpoint.weights(), dataclasses.replace(card, robustness=record), checkpoint.predictions, perturbed)
     print(f"{len(perturbed)} images × {len(record.perturbations)} perturbations in {time.perf_counter() - started:.0f}s; "

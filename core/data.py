@@ -150,10 +150,12 @@ def _gaussian_kernels(sigmas: torch.Tensor, radius: int = 3) -> torch.Tensor:
 def augment_framing(images: torch.Tensor, generator: torch.Generator, zoom: tuple[float, float] = (0.75, 1.3),
                     max_shift_px: float = 3.0, max_degrees: float = 10.0, black_border_probability: float = 0.5,
                     gamma: float = 1.45, contrast: tuple[float, float] = (0.75, 1.33), brightness: float = 0.12,
-                    blur_probability: float = 0.3, max_blur_sigma: float = 1.0, noise: float = 0.02) -> torch.Tensor:
+                    blur_probability: float = 0.3, max_blur_sigma: float = 1.0, noise: float = 0.02,
+                    aspect: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
     """Augmentation that spans, and a little exceeds, the perturbation suite (core.perturbations): zoom in and out
     (log-uniform), shifts in pixels, rotation; gamma (log-uniform in 1/gamma..gamma), contrast about the mean,
     brightness; Gaussian blur for some images; sensor-like noise. No flips: a mirrored chest puts the heart right.
+    Given an aspect range, the content is also squeezed or stretched sideways (log-uniform width scale).
 
     Beyond the picture a looser frame shows black (as the suite, and a padded upload) for some images and the
     replicated edge (as a real radiograph continuing past the crop) for the others.
@@ -165,6 +167,9 @@ def augment_framing(images: torch.Tensor, generator: torch.Generator, zoom: tupl
     cos, sin = torch.cos(angles) / scale, torch.sin(angles) / scale
     # the grid maps output to input: content moves by +shift, so the input is read at output - shift
     theta = torch.stack([torch.stack([cos, -sin, -shift[0]], 1), torch.stack([sin, cos, -shift[1]], 1)], 1)
+    if aspect != (1.0, 1.0):  # drawn only then, so that the plain framing recipe's random stream is unchanged
+        width_scale = torch.exp(_uniform(n, math.log(aspect[0]), math.log(aspect[1]), generator))
+        theta[:, :, 0] = theta[:, :, 0] / width_scale[:, None]  # output x read at x / scale: content width × scale
     grid = F.affine_grid(theta.to(device, images.dtype), list(images.shape), align_corners=False)
     black = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     edge = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -1,7 +1,8 @@
 """The input gate: before any model reads an upload, say whether it is something the models can speak to.
 
 Three outcomes. Refused: no prediction (unreadable, too small, blank, a colour picture, a document or screenshot).
-Flagged: a prediction, but only under a warning that says why (outside the training population, inverted-looking,
+Flagged: a prediction, but only under a warning that says why (outside the training population by layout or grey
+levels, read also widened back in case another pipeline squeezed it, inverted-looking,
 very elongated, a DICOM that is not a chest radiograph, transparency filled in). Accepted otherwise.
 """
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.imaging import CHEST_MODALITIES, MIN_SIDE, Decoded
-from core.ood import Neighbourhood
+from core.ood import Neighbourhood, readings
 
 REFUSED, FLAGGED, ACCEPTED = "refused", "flagged", "accepted"
 MIN_CONTRAST = 8  # grey levels between the 1st and 99th percentile: below this an image is blank
@@ -51,13 +52,18 @@ def check(decoded: Decoded, image: np.ndarray, neighbourhood: Neighbourhood) -> 
     if np.mean(grey >= 225) > MAX_WHITE:
         return refused("Most of this image is white page, like a document or a screenshot, not a radiograph.")
 
-    distance = float(neighbourhood.scores(image[None])[0])
+    assessment = neighbourhood.assess(readings(grey, image))
+    distance = assessment.distance
     share = neighbourhood.share_of_validation_closer(distance)
     reasons, notes = [], []
     if neighbourhood.is_far(distance):
         reasons.append(f"It lies further from the training images than {_share(share)} of the validation X-rays: it may not be a "
                        "chest X-ray of a child aged 1–5 like those the models learned from (adults, other views and other "
                        "equipment look different), so the probabilities below may mean little.")
+    elif neighbourhood.levels_unusual(assessment.levels_distance):
+        reasons.append("Its grey levels are spread unlike those of the training X-rays (further from them than 99% of the "
+                       "validation X-rays): adults' X-rays and other equipment or processing look like this, so the "
+                       "probabilities below may mean little.")
     pattern = neighbourhood.pattern_correlation(image)
     if pattern < -MIN_PATTERN:
         reasons.append("It looks inverted (air bright, bones dark), as a MONOCHROME1 image shown raw would; the models "
@@ -75,6 +81,7 @@ def check(decoded: Decoded, image: np.ndarray, neighbourhood: Neighbourhood) -> 
                        "from the pixels around them, so they do not change the reading.")
     if decoded.frames > 1:
         notes.append(f"The file holds {decoded.frames} frames; the first is read.")
+
     return Verdict(FLAGGED if reasons else ACCEPTED, tuple(reasons), tuple(notes), distance, share)
 
 

@@ -1,10 +1,11 @@
-"""How real X-rays differ from PneumoniaMNIST's: framing, shifts, rotations, exposure, blur and JPEG, at named,
+"""How real X-rays differ from PneumoniaMNIST's: framing, shifts, rotations, aspect ratio, exposure, blur and JPEG, at named,
 fixed strengths. Pure numpy/OpenCV/Pillow and deterministic, so the suite is the same for training-time scoring,
 the Robustness page and the framing check on uploads.
 
 Geometry is relative to the dataset's framing: the centre square of the short side. A frame with zoom z is a
 square of side S/z around the centre (z > 1 tighter, z < 1 looser), moved by a shift given in pixels of the
-28×28 image, rotated by an angle; whatever falls outside the picture is black. Every perturbation works on the
+28×28 image, rotated by an angle, and squeezed or stretched sideways when another pipeline resized it without keeping
+its aspect ratio; whatever falls outside the picture is black. Every perturbation works on the
 full-resolution image when there is one (more of the real picture comes into a looser frame) and on the 28×28
 image otherwise, and ends in the same anti-aliased reduction to 28×28 as an upload.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from core.imaging import DATASET_SIZE, centre_crop_square, to_dataset_image
 
@@ -24,8 +26,9 @@ class Perturbation:
 
     name: str  # a stable key: file columns, URLs, tests
     label: str  # for a reader
-    group: str  # framing, shift, rotation, exposure, blur, compression (or clean)
+    group: str  # framing, shift, rotation, aspect, exposure, blur, compression (or clean)
     zoom: float = 1.0
+    aspect: float = 1.0  # the content's width scale over its height scale: < 1 squeezed sideways, > 1 stretched
     shift: tuple[float, float] = (0.0, 0.0)  # (right, down) in pixels of the 28×28 image
     degrees: float = 0.0  # anticlockwise
     gamma: float = 1.0
@@ -36,17 +39,19 @@ class Perturbation:
 
     @property
     def geometric(self) -> bool:
-        return self.zoom != 1.0 or self.shift != (0.0, 0.0) or self.degrees != 0.0
+        return self.zoom != 1.0 or self.shift != (0.0, 0.0) or self.degrees != 0.0 or self.aspect != 1.0
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """A (H, W) uint8 image, full resolution or 28×28, to the 28×28 uint8 image the models read."""
-        square = frame(image, self.zoom, self.shift, self.degrees) if self.geometric else centre_crop_square(image)
-        side = min(square.shape)
+        square = frame(image, self.zoom, self.shift, self.degrees, self.aspect) if self.geometric else centre_crop_square(image)
+        side = square.shape[0]  # the frame's height is the dataset square's side over the zoom, whatever the aspect
         square = expose(square, self.gamma, self.contrast, self.brightness)
         if self.blur_sigma:
             square = cv2.GaussianBlur(square, (0, 0), self.blur_sigma * side / DATASET_SIZE, borderType=cv2.BORDER_REFLECT)
         if self.jpeg_quality:
             square = jpeg(square, self.jpeg_quality)
+        if square.shape[0] != square.shape[1]:  # an aspect change: the whole frame resized to a square, as the pipeline did
+            return np.asarray(Image.fromarray(square).resize((DATASET_SIZE, DATASET_SIZE), Image.Resampling.BILINEAR))
         return to_dataset_image(square)
 
 
@@ -68,6 +73,10 @@ SUITE: tuple[Perturbation, ...] = (
     Perturbation("shift_down", "Shifted 2 px down", "shift", shift=(0.0, 2.0)),
     Perturbation("rotate_left", "Rotated 5° anticlockwise", "rotation", degrees=5.0),
     Perturbation("rotate_right", "Rotated 5° clockwise", "rotation", degrees=-5.0),
+    Perturbation("squeezed_0.75", "Squeezed sideways to 75% (aspect not kept)", "aspect", aspect=0.75),
+    Perturbation("squeezed_0.87", "Squeezed sideways to 87%", "aspect", aspect=0.87),
+    Perturbation("stretched_1.15", "Stretched sideways to 115%", "aspect", aspect=1.15),
+    Perturbation("stretched_1.33", "Stretched sideways to 133%", "aspect", aspect=1.33),
     Perturbation("gamma_0.8", "Gamma 0.8 (brighter mid-tones)", "exposure", gamma=0.8),
     Perturbation("gamma_1.25", "Gamma 1.25 (darker mid-tones)", "exposure", gamma=1.25),
     Perturbation("contrast_0.8", "Contrast 0.8×", "exposure", contrast=0.8),
@@ -78,8 +87,12 @@ SUITE: tuple[Perturbation, ...] = (
     Perturbation("jpeg_40", "JPEG re-compressed at quality 40", "compression", jpeg_quality=40),
 )
 BY_NAME = {p.name: p for p in SUITE}
-# The perturbations the robustness target is stated for: framing from 17% tighter to 13% looser, every shift and exposure.
-TARGET = tuple(p.name for p in SUITE if p.group in ("shift", "exposure") or (p.group == "framing" and p.zoom >= 28 / 32))
+# Aspect: pipelines that resize to a fixed square without keeping the aspect ratio squeeze a landscape X-ray sideways
+# (the Kermany originals are 1.2-1.7 times as wide as high: to 0.83-0.59) and a portrait one stretched; the suite
+# spans 0.75 to 1.33 (3:4 to 4:3). Squeezing brings more of the picture in at the sides, stretching crops them.
+# The perturbations the robustness target is stated for: framing from 17% tighter to 13% looser, every shift, aspect
+# change and exposure (issue 20 states its sensitivity and specificity target under every aspect change of the suite).
+TARGET = tuple(p.name for p in SUITE if p.group in ("shift", "aspect", "exposure") or (p.group == "framing" and p.zoom >= 28 / 32))
 
 # What every upload is also read at (the framing check): the framings a person might plausibly have cropped to,
 # and the two gammas. Small, because each costs one reduction and one forward pass per model.
@@ -93,22 +106,26 @@ def perturbation(name: str) -> Perturbation:
         raise KeyError(f"unknown perturbation {name!r}; the suite has {', '.join(BY_NAME)}") from None
 
 
-def frame(image: np.ndarray, zoom: float = 1.0, shift: tuple[float, float] = (0.0, 0.0), degrees: float = 0.0) -> np.ndarray:
-    """The square a camera framed differently would have seen, at the image's own resolution (side S / zoom).
+def frame(image: np.ndarray, zoom: float = 1.0, shift: tuple[float, float] = (0.0, 0.0), degrees: float = 0.0,
+          aspect: float = 1.0) -> np.ndarray:
+    """The frame a camera or pipeline framed differently would have seen, at the image's own resolution: S / zoom
+    high and S / zoom / aspect wide (a square unless the aspect changes; squeezing it to a square is apply()'s).
 
     S is the dataset square's side (the image's short side); shift is in pixels of the 28×28 image; outside is black.
     """
     height, width = image.shape
     side = min(height, width)
-    out = max(1, round(side / zoom))
+    out_height = max(1, round(side / zoom))
+    out_width = max(1, round(side / zoom / aspect))
     scale = side / DATASET_SIZE
     # pixel centres: the middle of an n-pixel row is at (n - 1) / 2; the content moves by +shift
     centre = ((width - 1) / 2 - shift[0] * scale, (height - 1) / 2 - shift[1] * scale)
+    middle = ((out_width - 1) / 2, (out_height - 1) / 2)
     # Output pixels map onto the input around `centre`, rotated by `degrees`, at the same pixel size (no change of
     # scale here: the reduction to 28×28 does the anti-aliasing). Inverse map: minus the content's rotation.
-    rotation = cv2.getRotationMatrix2D(((out - 1) / 2, (out - 1) / 2), -degrees, 1.0)
-    rotation[:, 2] += (centre[0] - (out - 1) / 2, centre[1] - (out - 1) / 2)
-    return cv2.warpAffine(image, rotation, (out, out), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    rotation = cv2.getRotationMatrix2D(middle, -degrees, 1.0)
+    rotation[:, 2] += (centre[0] - middle[0], centre[1] - middle[1])
+    return cv2.warpAffine(image, rotation, (out_width, out_height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields
 
 from core.registry import ModelSpec, Stage
 
-AUGMENTATIONS = ("report", "xray", "framing")
+AUGMENTATIONS = ("report", "xray", "framing", "framing_aspect")
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,8 @@ class TrainConfig:
     plateau_patience: int = 3
     plateau_factor: float = 0.5
     augmentation: str = "report"  # "report": flip + rotation; "xray": also intensity, shift, scale, blur and noise;
-    # "framing": the perturbation suite's range of framing, shift, rotation and exposure, and more (core.data.augment_framing)
+    # "framing": the perturbation suite's range of framing, shift, rotation and exposure, and more (core.data.augment_framing);
+    # "framing_aspect": the same, with the content squeezed or stretched sideways (core.training.ASPECT_RANGE)
     flip: bool = True
     max_rotation_degrees: float = 10.0
     label_smoothing: float = 0.0
@@ -32,8 +33,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.augmentation not in AUGMENTATIONS:
             raise ValueError(f"unknown augmentation {self.augmentation!r}; known: {', '.join(AUGMENTATIONS)}")
-        if self.augmentation == "framing" and self.flip:
-            raise ValueError("augmentation=framing never flips (a mirrored chest puts the heart on the right): set flip=False")
+        if self.augmentation.startswith("framing") and self.flip:
+            raise ValueError(f"augmentation={self.augmentation} never flips (a mirrored chest puts the heart on the right): set flip=False")
 
     @classmethod
     def for_model(cls, entry: ModelSpec, **overrides) -> "TrainConfig":

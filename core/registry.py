@@ -34,6 +34,7 @@ class ModelSpec:
     options: Mapping = field(default_factory=lambda: MappingProxyType({}))  # keyword arguments of the class
     training: Mapping = field(default_factory=lambda: MappingProxyType({}))  # TrainConfig fields that differ from the report
     imagenet: bool = False  # start from ImageNet weights when they can be had
+    warm_start: str = ""  # start from this registry model's committed weights (same architecture), not at random
     report_baseline: bool = False  # the report's own recipe, kept as the baseline
 
 
@@ -78,6 +79,17 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec i
                     "averages them. Chosen by the experiments' rule on validation under the perturbation suite.",
         options=_frozen(model="ResNet18Classifier", input_size=28, small_stem=True),
         training=_frozen(augmentation="framing", flip=False, schedule="cosine", select_metric="last"),
+    ),
+    ModelSpec(
+        name="resnet18_28_aspect", display_name="ResNet-18 (28 px), framing- and aspect-robust", architecture="FramingAverage",
+        input="1×28×28 grey, read at 7 framings and exposures and averaged", stages=(Stage("train", 1, 3e-4),), batch_size=128,
+        colour="#b07d2b", cam_layer="base.backbone.layer4.1",
+        description="The framing-robust ResNet-18 (28 px) trained one more epoch with the content also squeezed or stretched "
+                    "sideways, as pipelines that resize X-rays to a square without keeping the aspect ratio do: the candidate of the "
+                    "experiments' rule extended to aspect changes (benchmarks/experiments.md).",
+        options=_frozen(model="ResNet18Classifier", input_size=28, small_stem=True),
+        training=_frozen(augmentation="framing_aspect", flip=False, schedule="cosine", select_metric="last"),
+        warm_start="resnet18_28_framing",
     ),
 )})
 

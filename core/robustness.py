@@ -69,13 +69,13 @@ def probabilities_of(logits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: expit(values) for name, values in logits.items()}
 
 
-def perturbed_frame(model, splits: dict, device="cpu") -> pd.DataFrame:
+def perturbed_frame(model, splits: dict, device="cpu", perturbations: tuple[Perturbation, ...] = SUITE) -> pd.DataFrame:
     """One row per image of each split given (name -> core.data.Split), in order: split, index, and the fp32 logit
     under each perturbation of the suite (one column each; "clean" is predictions.csv's logit, up to the last bits that
     another batch or thread count changes)."""
     frames = []
     for split, data in splits.items():
-        logits = perturbed_logits(model, data.images[:, 0].numpy(), device=device)
+        logits = perturbed_logits(model, data.images[:, 0].numpy(), perturbations, device=device)
         frames.append(pd.DataFrame({"split": split, "index": np.arange(len(data))} | logits))
     return pd.concat(frames, ignore_index=True)
 

@@ -25,6 +25,11 @@ from core.recipe import TrainConfig
 from core.registry import Stage
 
 
+# Width scales of "framing_aspect": past the suite's 0.75-1.33, down to the squeeze of the widest source X-rays
+# (1.7 times as wide as high) when another pipeline resized them to a square.
+ASPECT_RANGE = (0.58, 1.45)
+
+
 def positive_class_weight(n_normal: int, n_pneumonia: int, factor: float) -> float:
     """pos_weight = (w_pneumonia / w_normal) * factor with w_c = N / (2 N_c), i.e. factor * N_normal / N_pneumonia.
 
@@ -72,6 +77,8 @@ def _augmented(images: torch.Tensor, config: TrainConfig, generator: torch.Gener
         return augment_xray(images, generator, flip=config.flip, max_degrees=config.max_rotation_degrees)
     if config.augmentation == "framing":
         return augment_framing(images, generator, max_degrees=config.max_rotation_degrees)
+    if config.augmentation == "framing_aspect":
+        return augment_framing(images, generator, max_degrees=config.max_rotation_degrees, aspect=ASPECT_RANGE)
     return augment(images, generator, flip=config.flip, max_degrees=config.max_rotation_degrees)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, augment, load_dataset, resolve_data_root
+from core.data import DATA_FILE, DATA_ROOT_ENV, DataNotFoundError, augment, augment_framing, load_dataset, resolve_data_root
 from tests.conftest import REAL_DATA_ROOT, needs_real_data
 
 
@@ -95,3 +95,15 @@ def test_xray_augmentation_stays_in_range_and_is_the_identity_at_zero_strength()
     out = augment_xray(images, torch.Generator().manual_seed(0))
     assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1 and not torch.allclose(out, images, atol=0.02)
     assert torch.equal(out, augment_xray(images, torch.Generator().manual_seed(0)))  # reproducible from the generator
+
+
+def test_framing_augmentation_squeezes_sideways_only_when_given_an_aspect_range():
+    bar = torch.zeros(3, 1, 28, 28)
+    bar[..., 10:18] = 1.0  # an 8-pixel vertical bar
+    still = dict(zoom=(1.0, 1.0), max_shift_px=0.0, max_degrees=0.0, gamma=1.0 + 1e-9, contrast=(1.0, 1.0 + 1e-9), brightness=0.0,
+                 blur_probability=0.0, noise=0.0)
+    squeezed = augment_framing(bar, torch.Generator().manual_seed(0), aspect=(0.5, 0.5), **still)
+    assert torch.equal((squeezed[:, 0, 14] > 0.5).sum(dim=1), torch.tensor([4, 4, 4]))  # half as wide ...
+    assert torch.equal(squeezed[:, 0, :, 14], bar[:, 0, :, 14])  # ... and as tall
+    plain = augment_framing(bar, torch.Generator().manual_seed(1))
+    assert torch.equal(plain, augment_framing(bar, torch.Generator().manual_seed(1), aspect=(1.0, 1.0)))  # the old recipe's draws

@@ -2,16 +2,18 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.gate import ACCEPTED, FLAGGED, REFUSED, check
 from core.imaging import decode, to_dataset_image
-from core.ood import KEEP, Neighbourhood
+from core.ood import KEEP, READINGS, UNSQUEEZE, Neighbourhood, readings, unpadded
 from tests.conftest import FIXTURES, REAL_DATA_ROOT, needs_real_data
 from tests.uploads import TEST_IMAGES, dicom, encoded, text_page, xray
 
 NEIGHBOURHOOD = Neighbourhood.load()
 ADULTS = sorted((FIXTURES.parent / "adult-cxr").glob("*.png"))
 DICOM_FIXTURES = FIXTURES.parent / "dicom"
+RESIZED = FIXTURES.parent / "resized-224"
 
 
 def verdict(data: bytes):
@@ -85,18 +87,34 @@ def test_the_real_dicoms_are_recognised_as_not_chest_xrays():
 
 @pytest.mark.skipif(not ADULTS, reason="needs ../shared/fixtures/adult-cxr")
 def test_most_adult_xrays_are_flagged_as_outside_the_training_population():
-    flagged = [verdict(path.read_bytes()).outcome == FLAGGED for path in ADULTS]
-    assert sum(flagged) >= 17  # 18 of 23 when measured (benchmarks/ood.py); the data allows no more at ~3.5% false alarms
+    verdicts = [verdict(path.read_bytes()) for path in ADULTS]
+    assert sum(v.outcome == FLAGGED for v in verdicts) >= 18  # 18 of 23 when measured (benchmarks/ood.py)
+    assert any("grey levels" in reason for v in verdicts for reason in v.reasons)  # the second distance catches some
 
 
-def test_test_images_rarely_cross_the_threshold_training_images_sit_close_and_noise_far():
-    false_alarms = np.mean(NEIGHBOURHOOD.scores(TEST_IMAGES) > NEIGHBOURHOOD.threshold)
-    assert false_alarms <= 0.05  # 3.5% measured: test is in distribution
+@pytest.mark.skipif(not RESIZED.exists(), reason="needs ../shared/fixtures/resized-224")
+def test_xrays_another_pipeline_squeezed_to_a_square_are_mostly_accepted():
+    outcomes = [verdict(path.read_bytes()).outcome for path in sorted(RESIZED.glob("*/*"))[::5]]  # 60 of the 300
+    assert len(outcomes) == 60 and np.mean([o == FLAGGED for o in outcomes]) <= 0.10  # 1.3% of all 300 measured; 36% before
+
+
+def test_test_images_rarely_cross_the_thresholds_training_images_sit_close_and_noise_far():
+    assert NEIGHBOURHOOD.false_alarm_rate(TEST_IMAGES) <= 0.05  # 2.4% measured: test is in distribution
     training = (NEIGHBOURHOOD.reference[:50].reshape(-1, 14, 14).repeat(2, 1).repeat(2, 2) / 4).round().astype(np.uint8)
-    shares = [NEIGHBOURHOOD.share_of_validation_closer(float(s)) for s in NEIGHBOURHOOD.scores(training)]
+    shares = [NEIGHBOURHOOD.share_of_validation_closer(float(s)) for s in NEIGHBOURHOOD.assess_images(training)[0]]
     assert np.mean(shares) < 0.35  # each is among its own nearest neighbours; validation images average 0.5
     noise = np.random.default_rng(0).integers(0, 255, (5, 28, 28)).astype(np.uint8)
-    assert (NEIGHBOURHOOD.scores(noise) > NEIGHBOURHOOD.threshold).all()
+    assert NEIGHBOURHOOD.flags(noise).all()
+
+
+def test_a_squeezed_reading_is_widened_back_to_the_dataset_square():
+    stack = readings(TEST_IMAGES[0])
+    assert stack.shape == (READINGS, 28, 28) and np.array_equal(stack[0], TEST_IMAGES[0])
+    assert np.array_equal(readings(TEST_IMAGES[0], TEST_IMAGES[1])[0], TEST_IMAGES[1])  # the models' own reading, when given
+    wide = np.asarray(Image.fromarray(xray(0, 280)).resize((280, 400), Image.Resampling.BILINEAR))  # a chest stretched tall
+    squeezed = np.asarray(Image.fromarray(wide).resize((280, 280), Image.Resampling.BILINEAR))  # ... and squeezed to a square
+    assessment = NEIGHBOURHOOD.assess(readings(squeezed))
+    assert 1 <= assessment.reading < len(UNSQUEEZE) and assessment.distance < NEIGHBOURHOOD.scores(to_dataset_image(squeezed)[None])[0]
 
 
 @needs_real_data
@@ -106,3 +124,13 @@ def test_the_shipped_reference_is_what_fitting_on_the_training_split_gives():
     assert np.array_equal(refitted.reference, NEIGHBOURHOOD.reference)
     assert np.allclose(refitted.validation_scores, NEIGHBOURHOOD.validation_scores, atol=1e-6)
     assert np.allclose(refitted.mean_image, NEIGHBOURHOOD.mean_image)
+    assert np.allclose(refitted.level_reference, NEIGHBOURHOOD.level_reference)
+    assert np.allclose(refitted.validation_level_scores, NEIGHBOURHOOD.validation_level_scores, atol=1e-6)
+
+
+def test_black_padding_is_trimmed_for_a_reading_and_a_picture_without_it_is_kept():
+    picture = xray(5, 120)
+    letterboxed = np.pad(picture, ((30, 30), (0, 0)))
+    assert np.array_equal(unpadded(letterboxed), picture) and np.array_equal(unpadded(picture), picture)
+    assert np.array_equal(unpadded(np.pad(picture, 200)), np.pad(picture, 200))  # mostly padding: not trimmed
+    assert verdict(encoded(np.pad(picture, 12))).outcome == ACCEPTED

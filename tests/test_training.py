@@ -143,3 +143,17 @@ def test_a_model_assembled_from_its_blind_runs_predicts_as_they_did_and_a_run_of
     assert assembled.card.training.history == blind.card.training.history and assembled.card.config == blind.card.config
     with pytest.raises(SystemExit, match="differs from Custom CNN's member 0 in its recipe"):
         train.main(["assemble", "--model", "cnn", "--data-root", str(synthetic_root), "--runs", str(other), "--out", str(tmp_path / "x")])
+
+
+def test_a_warm_start_begins_from_the_committed_weights_and_the_card_says_which():
+    from core.checkpoints import CHECKPOINTS_DIR
+    from core.models import new_model
+    from core.registry import spec
+
+    name = "resnet18_28_aspect"
+    source = open_checkpoint(CHECKPOINTS_DIR / spec(name).warm_start)
+    model = new_model(name)
+    record = train.initialise(model, name, args=None)
+    expected = load_model(source).state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in model.state_dict().items())
+    assert spec(name).warm_start in record.source and record.sha256 == source.card.weights_sha256 and not record.imagenet

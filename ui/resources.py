@@ -100,7 +100,7 @@ def neighbourhood():
     from core.ood import Neighbourhood
 
     loaded = Neighbourhood.load()
-    for array in (loaded.reference, loaded.validation_scores, loaded.mean_image):
+    for array in (loaded.reference, loaded.validation_scores, loaded.mean_image, loaded.level_reference, loaded.validation_level_scores):
         array.setflags(write=False)
     return loaded
 
