@@ -351,3 +351,56 @@ def summary(run: Run, models: Mapping[str, ModelResult]) -> dict:
                                    "tuned_on": result.site.tuned_on, **_figures_json(result.site.figures)}
         out["models"][name] = entry
     return out
+
+
+def _cell(figures_: Figures | None, rate: str, flagged: bool = False) -> str:
+    if figures_ is None:
+        return "—"
+    value = figures_.auc if rate == "auc" else figures_.values[rate]
+    low, high = figures_.auc_ci95 if rate == "auc" else figures_.intervals[rate]
+    if np.isnan(value):
+        return "—"
+    text = f"{value:.3f}" + ("" if np.isnan(low) else f" ({low:.3f}–{high:.3f})")
+    return text + (" ≠ test" if flagged else "")
+
+
+def figures_table(result: ModelResult) -> pd.DataFrame:
+    """One model's figures side by side: over accepted + flagged files (with "≠ test" where the test split's figure is
+    outside its interval), accepted only, site-tuned when asked for, and PneumoniaMNIST's test split."""
+    columns = {f"Your set, {SUBSETS['read']}": result.subsets["read"], f"Your set, {SUBSETS['accepted']}": result.subsets["accepted"]}
+    if result.site is not None:
+        columns[f"Site-tuned (threshold {result.site.threshold:.3f}, other half)"] = result.site.figures
+    columns["PneumoniaMNIST test"] = result.test
+    first = next(iter(columns))
+    rows = {"Cases (pneumonia / normal)": {c: "—" if f is None else f"{f.n} ({f.positives} / {f.negatives})" for c, f in columns.items()},
+            "TP / FP / TN / FN": {c: "—" if f is None else " / ".join(str(f.counts[k]) for k in ("tp", "fp", "tn", "fn"))
+                                  for c, f in columns.items()}}
+    for rate, label in {"auc": "AUC", **RATE_NAMES}.items():
+        rows[label] = {c: _cell(f, rate, c == first and result.beyond_test.get(rate, False)) for c, f in columns.items()}
+    return pd.DataFrame(rows).T.rename_axis("Figure (95% interval)")
+
+
+def report_sections(run: Run, models: Mapping[str, ModelResult], display: Callable[[str], str] = str) -> list[tuple[str, list[str]]]:
+    """The run in sentences, headed (for the page and its PDF summary)."""
+    counts = gate_counts(run)
+    gate = [f"{outcome.capitalize()} by the input gate: {sum(by_class.values())}"
+            + (f" ({', '.join(f'{n} {word}' for word, n in by_class.items() if n)})" if any(by_class.values()) else "")
+            for outcome, by_class in counts.items()]
+    same, conflicts = duplicates(run)
+    sections = [("The set", [f"{len(run.cases)} files, {sum(c.label is not None for c in run.cases)} labelled."
+                             + (f" Left out by name: {', '.join(run.skipped[:10])}{'…' if len(run.skipped) > 10 else ''}." if run.skipped else ""),
+                             *gate,
+                             f"Identical files (same content): {len(same)} groups; with conflicting labels: {len(conflicts)}."])]
+    read = next((r.subsets["read"] for r in models.values() if r.subsets["read"] is not None), None)
+    if read is not None:
+        sections.append(("How much the set can say", [sample_size_sentence(read.positives, read.negatives)]))
+    for name, result in models.items():
+        lines = [f"Threshold {result.threshold:.3f} (raw probability)."]
+        flagged = [RATE_NAMES.get(m, "AUC") for m, f in result.beyond_test.items() if f]
+        if flagged:
+            lines.append(f"Outside its 95% interval here: the test split's {', '.join(flagged)}.")
+        if result.calibration:
+            lines.append(f"Calibration-in-the-large {result.calibration[0]:+.2f} (0 is right on average), slope {result.calibration[1]:.2f} "
+                         "(1 is as confident as it should be), of the calibrated probabilities.")
+        sections.append((display(name), lines))
+    return sections

@@ -24,7 +24,7 @@ from core.registry import REGISTRY, spec
 from tests.conftest import FIXTURES, REPO, committed_model
 from ui import resources, routing, state, widgets
 
-PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py",
+PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/evaluate.py", "pages/case_gallery.py",
          "pages/robustness.py", "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
 MODELS = list(trained_models(CHECKPOINTS_DIR))
 
@@ -403,6 +403,7 @@ SHARED_VALUES = {  # page -> widget key -> a value a user could have chosen that
     "decision_curve.py": lambda: {"decision_split": "val"},
     "robustness.py": lambda: {"robustness_model": MODELS[-1], "robustness_split": "val"},
     "model_card.py": lambda: {"card_model": MODELS[-1]},
+    "evaluate.py": lambda: {"evaluate_kind": state.EVALUATE_KINDS[1], "evaluate_site": True},
 }
 
 
