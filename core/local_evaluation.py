@@ -78,7 +78,7 @@ def read_labels(data: bytes) -> dict[str, int]:
         rows = [row for row in csv.reader(io.StringIO(data.decode("utf-8-sig"))) if any(cell.strip() for cell in row)]
     except (UnicodeDecodeError, csv.Error):
         raise LabelsError("The labels file is not a readable CSV (UTF-8 text, one file,label row per X-ray).") from None
-    if rows and len(rows[0]) >= 2 and rows[0][1].strip().lower() not in LABEL_WORDS:
+    if rows and rows[0][0].strip().lower() in ("file", "filename", "file_name", "path", "image", "name"):
         rows = rows[1:]  # a header
     labels = {}
     for number, row in enumerate(rows, 1):
