@@ -251,3 +251,20 @@ def test_duplicates_and_label_conflicts_are_found_by_content():
     assert sorted(map(sorted, same)) == [["NORMAL/a.png", "PNEUMONIA/a-again.png"], ["NORMAL/b-copy.png", "NORMAL/b.png"]]
     assert conflicts == [["NORMAL/a.png", "PNEUMONIA/a-again.png"]]
     assert sum(sum(by_class.values()) for by_class in gate_counts(run).values()) == 4
+
+
+def test_the_page_refuses_a_hostile_zip_in_its_sentence_and_reads_an_unlabelled_set():
+    from tests.test_app import open_page
+
+    app = open_page("pages/evaluate.py")
+    app.file_uploader(key="evaluate_upload").set_value(("evil.zip", zipped({"a.png": PNG, "../../etc/cron.d/x.png": PNG}), "application/zip")).run()
+    app.button(key="evaluate_start").click().run()
+    assert not app.exception and [e.value for e in app.error] == [
+        "The archive names a file outside itself ('../../etc/cron.d/x.png': an absolute path or a step up with ..); such archives are refused whole."]
+    app.file_uploader(key="evaluate_upload").set_value(("set.zip", zipped({"a.png": PNG, "b.png": encoded(xray(8, 64)), "c.txt.gz": b"\x1f\x8b"}),
+                                                        "application/zip")).run()
+    app.button(key="evaluate_start").click().run()
+    assert not app.exception and not app.error
+    assert any("No file has a label" in i.value for i in app.info)
+    assert any("c.txt.gz was not read: it is itself an archive" in m.value for m in app.markdown)
+    assert app.table[0].value.loc["files read"].tolist() == ["2"] * len(app.table[0].value.columns)

@@ -67,10 +67,11 @@ def show(run: Run, names: list[str], site: bool) -> None:
     thresholds = {name: state.current_threshold(name) for name in names}
     cards = {name: resources.card(name) for name in names}
     tests = {name: (resources.split_view(name, "test").labels, resources.split_view(name, "test").scores) for name in names}
-    with st.spinner("Computing the figures and their intervals…"):
-        figures = results(run, cards, thresholds, tests, site)
+    with st.spinner("Computing the figures and their intervals…"):  # once per run, thresholds and choice, in this session
+        figures = state.session_memo("evaluation_figures", (st.session_state[RUN_KEY][0], tuple(thresholds.items()), site),
+                                     lambda: results(run, cards, thresholds, tests, site))
     sections = report_sections(run, figures, resources.display_name)
-    for heading, lines in sections[:2]:
+    for heading, lines in sections[:len(sections) - len(names)]:  # the set's; one section per model follows
         st.subheader(heading)
         st.markdown("\n".join(f"- {line}" for line in lines))
     refused = [c for c in run.cases if c.outcome == "refused"]
@@ -79,10 +80,10 @@ def show(run: Run, names: list[str], site: bool) -> None:
             st.markdown("\n".join(f"- {c.reason}" if c.reason.startswith(c.name) else f"- {c.name}: {c.reason}" for c in refused[:200]))
     if not any(c.label is not None for c in run.cases):
         st.info("No file has a label (NORMAL/ or PNEUMONIA/ folders, or a labels CSV): here is what the models read.")
-        st.table({resources.display_name(n): {"files read": int(np.sum(~np.isnan(run.logits[n]))),
+        st.table({resources.display_name(n): {"files read": str(int(np.sum(~np.isnan(run.logits[n])))),
                                                "median raw score": f"{np.nanmedian(probabilities(run.logits[n])):.3f}",
-                                               "called pneumonia": int(np.nansum(probabilities(run.logits[n]) >= thresholds[n]))}
-                  for n in names})
+                                               "called pneumonia": str(int(np.sum(probabilities(run.logits[n]) >= thresholds[n])))}
+                  for n in names if np.any(~np.isnan(run.logits[n]))})
     else:
         for (heading, lines), name in zip(sections[-len(names):], names):
             st.subheader(heading)
