@@ -11,7 +11,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from core.imaging import MAX_FILE_MB
 
@@ -169,20 +169,30 @@ def path_set(path: Path) -> FileSet:
     return zip_set(path)
 
 
-def uploads_set(uploads: list[tuple[str, bytes]]) -> FileSet:
-    """Uploaded files (name, bytes): a zip among them is opened as a set of its own files (checked as any zip), the
-    rest are files of the set. Raises ArchiveError for a zip that fails its whole-archive checks."""
+def uploads_set(uploads: list[tuple[str, BinaryIO | bytes]]) -> FileSet:
+    """Uploaded files (name, a binary file object or bytes): a zip among them is opened where it lies (no copy) as a set
+    of its own files, checked as any zip; the rest are files of the set. ArchiveError for a zip failing its checks."""
     readers, skipped = [], []
-    for name, data in uploads:
-        if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
-            inner = zip_set(io.BytesIO(data))
+    for name, upload in uploads:
+        stream = io.BytesIO(upload) if isinstance(upload, bytes) else upload
+        stream.seek(0)
+        start = stream.read(4)
+        stream.seek(0)
+        if start in (b"PK\x03\x04", b"PK\x05\x06"):
+            inner = zip_set(stream)
             readers += inner.readers
             skipped += inner.skipped
         elif _left_out(name):
             skipped.append(name)
         else:
-            readers.append((name, lambda name=name, data=data: _plain_file(name, len(data), lambda: data)))
+            size = stream.seek(0, io.SEEK_END)
+            readers.append((name, lambda name=name, stream=stream, size=size: _plain_file(name, size, lambda: _all_of(stream))))
     if len(readers) > MAX_ENTRIES:
         raise ArchiveError(f"The upload holds {len(readers):,} files; a set may hold at most {MAX_ENTRIES:,}: split it, "
                            "or run python validate.py on the folder.")
     return FileSet(tuple(readers), tuple(skipped))
+
+
+def _all_of(stream: BinaryIO) -> bytes:
+    stream.seek(0)
+    return stream.read()

@@ -30,7 +30,7 @@ def start(uploads, labels_upload, names: list[str]) -> None:
     """Read the set with every model under a status box; a whole-set refusal is one sentence and stops the page."""
     try:
         labels = read_labels(labels_upload.getvalue()) if labels_upload is not None else None
-        files = uploads_set([(u.name, u.getvalue()) for u in uploads])
+        files = uploads_set([(u.name, u) for u in uploads])  # read where they lie: a zip is not copied
     except (ArchiveError, LabelsError) as error:
         st.error(str(error), icon=":material/error:")
         st.stop()
