@@ -130,6 +130,7 @@ def test_a_zip_of_labelled_xrays_uploads_and_every_model_is_evaluated(app_url, c
             made.writestr(f"{'PNEUMONIA' if index % 2 else 'NORMAL'}/{index}.png", encoded(xray(index, 256)))
     page = chromium[1].new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{app_url}/evaluate")
+    page.get_by_role("heading", name="Evaluate on your X-rays").wait_for(timeout=90_000)
     page.locator('input[type="file"]').first.set_input_files(
         {"name": "my-set.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()})
     page.get_by_role("button", name="Evaluate").click()
