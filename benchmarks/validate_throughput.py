@@ -12,6 +12,7 @@ since only the 28×28, a hash, the name and a 64 px thumbnail are kept per file.
 
 import argparse
 import io
+import os
 import resource
 import sys
 import tempfile
@@ -101,6 +102,7 @@ def main() -> None:
         print(f"{stage:>22}: {total / (last - previous):7.1f} files/s")
         previous = last
     outcomes = {o: sum(c.outcome == o for c in run.cases) for o in ("accepted", "flagged", "refused")}
+    print(f"load average over the last 15 minutes: {os.getloadavg()[2]:.1f} on {os.cpu_count()} cores")
     print(f"overall: {len(run.cases) / elapsed:.1f} files/s ({elapsed:.0f} s for {len(run.cases)} files, {len(models)} models); gate {outcomes}")
     print("resident memory during the gate: " + ", ".join(f"{done} files {mb:.0f} MB" for done, mb in marks.items()))
     print(f"peak resident memory: {peak_mb():.0f} MB ({peak_mb() - baseline:+.0f} MB over the loaded baseline); "
