@@ -268,3 +268,23 @@ def test_the_page_refuses_a_hostile_zip_in_its_sentence_and_reads_an_unlabelled_
     assert any("No file has a label" in i.value for i in app.info)
     assert any("c.txt.gz was not read: it is itself an archive" in m.value for m in app.markdown)
     assert app.table[0].value.loc["files read"].tolist() == ["2"] * len(app.table[0].value.columns)
+
+
+def test_the_pdf_summary_carries_the_sections_and_each_models_figures():
+    from pypdf import PdfReader
+
+    from core.case_report import summary_pdf
+    from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
+    from core.evaluation import split_arrays
+    from core.local_evaluation import Case, Run, figures_table, report_sections
+
+    checkpoint = open_checkpoint(CHECKPOINTS_DIR / "cnn")
+    cases = tuple(Case(f"{'PNEUMONIA' if i % 2 else 'NORMAL'}/{i}.png", f"{i:064x}", i % 2, "accepted", "", np.zeros((28, 28), np.uint8), None)
+                  for i in range(12))
+    run = Run(cases, {"cnn": np.linspace(-3, 3, 12) + np.where(np.arange(12) % 2, 1.0, -1.0)})
+    figured = results(run, {"cnn": checkpoint.card}, {"cnn": 0.5}, {"cnn": split_arrays(checkpoint.predictions, "test")}, site=True)
+    table = figures_table(figured["cnn"])
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(summary_pdf("Evaluation", report_sections(run, figured), [("cnn", table)]))).pages)
+    counts = figured["cnn"].subsets["read"].counts
+    assert "12 files, 12 labelled." in " ".join(text.split()) and "Too few to say" in text
+    assert f"{counts['tp']} / {counts['fp']} / {counts['tn']} / {counts['fn']}" in text and "Site-tuned" in text
