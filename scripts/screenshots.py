@@ -52,6 +52,7 @@ def shoot(page, url: str, path: str, file_name: str, ready_text: str, xray: Path
         else:
             page.get_by_text("Sample from the test split", exact=True).click()
     if path == "evaluate":
+        page.get_by_role("heading", name="Evaluate on your X-rays").wait_for(timeout=120_000)
         page.locator('input[type="file"]').first.set_input_files(
             {"name": "labelled-set.zip", "mimeType": "application/zip", "buffer": zipped_set(DEFAULT_SET)})
         page.get_by_role("button", name="Evaluate").click()
