@@ -288,3 +288,20 @@ def test_the_pdf_summary_carries_the_sections_and_each_models_figures():
     counts = figured["cnn"].subsets["read"].counts
     assert "12 files, 12 labelled." in " ".join(text.split()) and "Too few to say" in text
     assert f"{counts['tp']} / {counts['fp']} / {counts['tn']} / {counts['fn']}" in text and "Site-tuned" in text
+
+
+def test_a_folder_is_read_file_by_file_and_validate_py_refuses_what_it_cannot_read_in_one_sentence(tmp_path, capsys):
+    import validate
+    from core.archive import folder_set
+
+    for name, data in {"Normal/a.png": PNG, "pneumonia/deep/b.png": PNG, "README.md": b"# set", "extra/c.zip": zipped({"x.png": PNG})}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    files = list(folder_set(tmp_path))
+    assert [f.name for f in files] == ["Normal/a.png", "extra/c.zip", "pneumonia/deep/b.png"] and folder_set(tmp_path).skipped == ("README.md",)
+    assert files[0].data == PNG and "itself an archive" in files[1].problem
+    assert [label_of(f.name, None) for f in files] == [0, None, 1]
+    assert validate.main([str(tmp_path / "missing")]) == 2 and capsys.readouterr().err.strip() == f"There is no file or folder at {tmp_path / 'missing'}."
+    (tmp_path / "labels.csv").write_bytes(b"a.png,sometimes\n")
+    assert validate.main([str(tmp_path), "--labels", str(tmp_path / "labels.csv")]) == 2
+    assert capsys.readouterr().err.strip().startswith("Row 1 of the labels file is not")
