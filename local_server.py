@@ -1,7 +1,9 @@
-"""The real app on a loopback port, and the headless Chromium that drives it: for the browser test, the
-screenshot script and the load and cold-start benchmarks."""
+"""The real app on a loopback port, and the headless Chromium that drives it: for the browser and deployment tests,
+the screenshot script and the load and cold-start benchmarks."""
 
+import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -25,12 +27,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 90):
-    """`streamlit run streamlit_app.py` on a free loopback port; yields (url, process) once /_stcore/health answers."""
+def running_app(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 90, root: Path = REPO):
+    """`streamlit run streamlit_app.py` (of this tree, or of `root`) on a free loopback port; yields (url, process) once
+    /_stcore/health answers."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
+        cwd=root, stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(root)} | (env or {}),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -65,6 +68,7 @@ def peak_memory_mb(pid: int) -> tuple[float, float]:
 
 
 SERIOUS = ("serious", "critical")
+REPLICA_COOKIE = "STREAMLIT_REPLICA"  # deploy/serve's HAProxy pins a browser to its replica with it
 
 
 def settled(page, timeout: float = 90_000) -> None:
@@ -80,3 +84,66 @@ def accessibility_violations(page) -> list[dict]:
     results = Axe().run(page).response
     return [{"rule": v["id"], "impact": v["impact"], "help": v["help"], "nodes": len(v["nodes"]),
              "where": [node["target"][0] for node in v["nodes"][:3]]} for v in results["violations"]]
+
+
+# A reading is on screen: the script is not running, and there is one heatmap caption per probability shown.
+SETTLED = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+    && document.querySelectorAll('[data-testid="stMetric"]').length > 0
+    && [...document.querySelectorAll('[data-testid="stImageCaption"]')]
+         .filter(c => c.innerText.startsWith("Grad-CAM: where")).length
+       == document.querySelectorAll('[data-testid="stMetric"]').length"""
+
+
+async def read_page(page) -> tuple[list[str], list[str]]:
+    metrics = await page.locator('[data-testid="stMetric"]').all_inner_texts()
+    sources = await page.locator('[data-testid="stImage"] img').evaluate_all("images => images.map(i => i.src)")
+    return metrics, sources
+
+
+class StartLine:
+    """Sessions that upload together: each arrives once its page is open (or once it has failed to open), and all
+    start when every one has arrived, so that a burst measures uploads, not page loads."""
+
+    def __init__(self, sessions: int):
+        self.sessions, self.arrived, self.go = sessions, 0, asyncio.Event()
+
+    async def everyone_arrived(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while self.arrived < self.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+
+async def upload_and_read(browser, url: str, xray: Path, start: StartLine | None = None) -> dict:
+    """One session: open Predict, (wait at the start line,) upload, wait for every heatmap, read what is shown."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    waiting = start is not None
+    try:
+        await page.goto(f"{url}/predict", timeout=120_000)
+        await page.locator('input[type="file"]').wait_for(state="attached", timeout=120_000)
+        if waiting:
+            waiting = False
+            start.arrived += 1
+            await start.go.wait()
+        began = time.perf_counter()
+        await page.locator('input[type="file"]').set_input_files(str(xray))
+        await page.wait_for_function(SETTLED, timeout=180_000)
+        seconds = time.perf_counter() - began
+        shown = None
+        while shown != (shown := await read_page(page)):  # read until two reads a second apart agree
+            await page.wait_for_timeout(1000)
+            await page.wait_for_function(SETTLED, timeout=180_000)
+        metrics, sources = shown
+        digests = []
+        for source in sources:
+            body = await (await context.request.get(source)).body()
+            digests.append(hashlib.sha256(body).hexdigest())
+        errors = await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()
+        replica = next((c["value"] for c in await context.cookies() if c["name"] == REPLICA_COOKIE), None)
+        return {"xray": xray.name, "metrics": metrics, "images": digests, "errors": errors, "seconds": seconds, "replica": replica}
+    except Exception as error:  # noqa: BLE001  (a session that fails is counted, not fatal)
+        if waiting:
+            start.arrived += 1
+        return {"xray": xray.name, "errors": [f"{type(error).__name__}: {str(error).splitlines()[0]}"], "seconds": float("nan")}
+    finally:
+        await context.close()

@@ -16,6 +16,7 @@ from pytorch_grad_cam.utils.image import scale_cam_image
 from torch import nn
 
 from core.checkpoints import Checkpoint
+from core.imaging import DATASET_SIZE
 from core.metrics import is_positive
 from core.models import model_from_bytes
 
@@ -65,13 +66,21 @@ def predictions_frame(model: nn.Module, splits: dict, device: torch.device | str
     return pd.concat(frames, ignore_index=True)
 
 
-def _maps_logits_gradients(model: nn.Module, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
-    """Feature maps, logits, and the gradient of each image's logit with respect to its own maps (one backward pass)."""
+def _logits_gradients(model: nn.Module, maps: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """The head's logits from feature maps, and the gradient of each image's logit with respect to its own maps."""
     with torch.enable_grad():
-        maps = model.forward_features(batch).detach().requires_grad_(True)
+        maps = maps.detach().requires_grad_(True)
         logits = model.forward_head(maps)[:, 0]
         (gradients,) = torch.autograd.grad(logits.sum(), maps)
-    return maps.detach().numpy(), logits.detach(), gradients.numpy()
+    return logits.detach(), gradients.numpy()
+
+
+def _maps_logits_gradients(model: nn.Module, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+    """Feature maps, logits, and the gradient of each image's logit with respect to its own maps (one backward pass)."""
+    with torch.no_grad():
+        maps = model.forward_features(batch)
+    logits, gradients = _logits_gradients(model, maps)
+    return maps.numpy(), logits, gradients
 
 
 def _cams(maps: np.ndarray, gradients: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -102,10 +111,17 @@ class Reading:
 
 def read(model: nn.Module, image: np.ndarray, threshold: float) -> Reading:
     """Probability, decision at threshold, and the Grad-CAM that explains that decision, from one forward/backward."""
-    batch = image_batch(image)
-    maps, logits, gradients = _maps_logits_gradients(model, batch)
-    probability = float(probabilities(logits)[0])
+    with torch.no_grad():
+        maps = model.forward_features(image_batch(image))
+    return read_maps(model, maps, threshold)[0]
+
+
+def read_maps(model: nn.Module, maps: torch.Tensor, threshold: float) -> tuple[Reading, np.ndarray]:
+    """The first image's Reading from a batch's feature maps (the head, the logit's gradient, Grad-CAM), and every
+    image's fp32 logit: a framing check reads the rest of the batch for the cost of the head alone."""
+    logits, gradients = _logits_gradients(model, maps)
+    probability = float(probabilities(logits[:1])[0])
     predicted = int(is_positive(probability, threshold))
     sign = 1.0 if predicted else -1.0  # the gradient of minus the logit is exactly minus the gradient
-    heatmap = _cams(maps, gradients * np.float32(sign), tuple(batch.shape[-1:-3:-1]))[0]
-    return Reading(float(logits[0]), probability, predicted, heatmap)
+    heatmap = _cams(maps[:1].numpy(), gradients[:1] * np.float32(sign), (DATASET_SIZE, DATASET_SIZE))[0]
+    return Reading(float(logits[0]), probability, predicted, heatmap), logits.numpy()

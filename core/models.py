@@ -160,7 +160,7 @@ class FramingAverage(nn.Module):
         self.model, self.options = model, dict(options)
         self.base = build_model(model, options)
 
-    def _framed(self, images: torch.Tensor) -> torch.Tensor:
+    def framed(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 1, 28, 28) in [0, 1] to (F·N, 1, 28, 28), framing by framing (the pixels are uint8 / 255, so exact)."""
         from core.perturbations import FRAMING_CHECK
 
@@ -168,17 +168,25 @@ class FramingAverage(nn.Module):
         framed = np.stack([p.apply(image) for p in FRAMING_CHECK for image in pixels])
         return torch.from_numpy(framed).to(images.device, images.dtype).div(255).unsqueeze(1)
 
+    @staticmethod
+    def stack_framings(maps: torch.Tensor, count: int) -> torch.Tensor:
+        """The base network's maps of F·N framed images (framing by framing) to (N, F·C, h, w): each image's framings side by side."""
+        return torch.cat(maps.chunk(len(maps) // count, dim=0), dim=1)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(images))
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        maps = self.base.forward_features(self._framed(images))
-        return torch.cat(maps.chunk(len(maps) // len(images), dim=0), dim=1)
+        return self.stack_framings(self.base.forward_features(self.framed(images)), len(images))
 
-    def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
+    def framing_logits(self, maps: torch.Tensor) -> torch.Tensor:
+        """(F, N, 1): the base network's logit at each framing, which the head averages."""
         from core.perturbations import FRAMING_CHECK
 
-        return torch.stack([self.base.forward_head(part) for part in maps.chunk(len(FRAMING_CHECK), dim=1)]).mean(dim=0)
+        return torch.stack([self.base.forward_head(part) for part in maps.chunk(len(FRAMING_CHECK), dim=1)])
+
+    def forward_head(self, maps: torch.Tensor) -> torch.Tensor:
+        return self.framing_logits(maps).mean(dim=0)
 
 
 ARCHITECTURES = {cls.__name__: cls for cls in (CustomCNN, ResNet18Classifier, SeedEnsemble, FramingAverage)}

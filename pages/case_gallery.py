@@ -4,7 +4,6 @@ import streamlit as st
 from core import case_report
 from core.gate import check_dataset_image, summary
 from core.imaging import display_image, overlay
-from core.inference import read
 from core.reporting import CLASS_NAMES, OUTCOME_LABELS, OUTCOMES, outcomes
 from ui import resources, routing, state, widgets
 
@@ -53,7 +52,7 @@ case = st.session_state[CASE]
 model = resources.model(name)
 if model is None:
     st.stop()
-reading = read(model, images[case], threshold)
+reading = model.read(images[case], threshold)
 big = display_image(images[case], 336)
 label = CLASS_NAMES[int(view.labels[case])].lower()
 st.header(f"Test case #{case}, labelled {label}")
@@ -81,7 +80,7 @@ def report(opacity: float) -> case_report.CaseReport:
     """Every model's reading of this case, at each model's current threshold, with the gate's verdict on it."""
     names = resources.model_names()
     thresholds = {n: state.current_threshold(n) for n in names}
-    readings = {n: read(m, images[case], thresholds[n]) for n in names if (m := resources.model(n)) is not None}
+    readings = {n: m.read(images[case], thresholds[n]) for n in names if (m := resources.model(n)) is not None}
     return case_report.build(f"Case report: PneumoniaMNIST test case #{case}", "PneumoniaMNIST test split, 28×28", images[case], big,
                              readings, {n: resources.card(n) for n in readings}, thresholds, opacity,
                              summary(check_dataset_image(images[case], resources.neighbourhood())))

@@ -3,10 +3,11 @@ import streamlit as st
 from core import case_report
 from core.gate import check, check_dataset_image, summary
 from core.imaging import ImageDecodeError, decode, display_image, overlay, to_dataset_image
-from core.inference import read
 from core.perturbations import FRAMING_CHECK, framed_square, zoom_label
+from core.registry import spec
 from core.reporting import CLASS_NAMES, DISCLAIMER
-from core.robustness import framing_check, framing_sentence
+from core.robustness import framing_sentence
+from core.serving import read_upload
 from ui import resources, routing, state, widgets
 
 routing.enter(__file__)
@@ -47,8 +48,10 @@ else:
 
 thresholds = {name: state.current_threshold(name) for name in names}
 models = {name: model for name in names if (model := resources.model(name)) is not None}
-with st.spinner(f"Reading it at {len(FRAMING_CHECK)} framings and exposures…"):
-    checks = state.session_memo("framing_check", (token, tuple(thresholds.items())), lambda: framing_check(models, original, thresholds))
+recommended = frozenset(name for name in models if not spec(name).report_baseline)
+with st.spinner("Reading it…"):
+    readings_and_checks = state.session_memo("upload_readings", (token, tuple(thresholds.items())),
+                                             lambda: read_upload(models, original, thresholds, recommended))
 check_labels = {p.name: p.label for p in FRAMING_CHECK}
 
 
@@ -72,7 +75,11 @@ def reading() -> None:
     def framed():
         square = framed_square(original, zoom, (-across, -down))  # moving the frame right moves the content left
         model_input = to_dataset_image(square)
-        return square, model_input, display_image(square), {name: read(model, model_input, thresholds[name]) for name, model in models.items()}
+        if (zoom, across, down) == (1.0, 0.0, 0.0):  # the dataset's framing: the readings made with the upload
+            readings = {name: reading for name, (reading, _) in readings_and_checks.items()}
+        else:
+            readings = {name: model.read(model_input, thresholds[name]) for name, model in models.items()}
+        return square, model_input, display_image(square), readings
 
     square, model_input, shown, readings = state.session_memo("reading", (token, zoom, across, down, tuple(thresholds.items())), framed)
     framing = framing_words(zoom, across, down)
@@ -98,17 +105,34 @@ def reading() -> None:
         display_image(square, max(shown.shape[0], min(1024, *square.shape))),  # up to 1024 px of the upload
         readings, {name: resources.card(name) for name in readings}, thresholds, opacity, summary(verdict),
         tuple(f"{resources.display_name(n)}, {len(FRAMING_CHECK)} readings around the dataset's framing (not the framing above): "
-              f"{framing_sentence(checks[n], check_labels)}" for n in readings),
+              f"{framing_sentence(checks[n], check_labels)}" for n in readings if n in checks),
         file_name if with_name else None), key="predict_report")
 
 
+def framing_checks() -> dict:
+    """The recommended models' framing checks, made with their readings; the report's baselines' when asked."""
+    checks = {name: check for name, (_, check) in readings_and_checks.items() if check is not None}
+    baselines = {name: model for name, model in models.items() if name not in recommended}
+    if baselines and st.session_state.get("predict_check_baselines"):
+        with st.spinner(f"Reading it at {len(FRAMING_CHECK)} framings with the report's models…"):
+            checks |= state.session_memo("baseline_checks", (token, tuple(thresholds.items())), lambda: {
+                name: check for name, (_, check) in read_upload(baselines, original, thresholds, frozenset(baselines)).items()})
+    return checks
+
+
+checks = framing_checks()
 reading()
 st.header("Does the reading hold if the X-ray were framed differently?")
-st.markdown(f"Each model also read this X-ray at {len(FRAMING_CHECK)} framings and exposures around the dataset's "
+st.markdown(f"Each model below also read this X-ray at {len(FRAMING_CHECK)} framings and exposures around the dataset's "
             f"({', '.join(label.lower() for label in check_labels.values())}), at its current threshold. A decision that "
             "changes between them rests on how the image happens to be framed, not only on what it shows.")
 for name, one in checks.items():
-    sentence = f"**{resources.display_name(name)}**: {framing_sentence(one, check_labels)}"
+    own = " (its own seven readings of the 28×28, which it averages)" if models[name].averages_framings else ""
+    sentence = f"**{resources.display_name(name)}**{own}: {framing_sentence(one, check_labels)}"
     (st.success if one.holds else st.warning)(sentence, icon=":material/check_circle:" if one.holds else ":material/warning:")
+if len(checks) < len(models):
+    st.toggle("Also check the report's models", key="predict_check_baselines",
+              help="Off by default: the report's models are known to change with framing (Does it hold up?), and checking "
+                   "ResNet-18 at 224 px costs seven more 224×224 readings, several times all the other readings together.")
 st.caption("Thresholds are each model's current one (Threshold explorer, Compare models). Grad-CAM highlights the regions "
            "that raised the logit of the decided class (for “normal”, the negative logit).")

@@ -30,6 +30,14 @@ def committed_model(name: str):
     return load_model(open_checkpoint(CHECKPOINTS_DIR / name))
 
 
+@functools.cache
+def served_model(name: str):
+    """A committed model as the app serves it (core.serving), once per test session."""
+    from core.serving import serve
+
+    return serve(committed_model(name))
+
+
 def write_synthetic_npz(folder: Path, sizes=(("train", 48), ("val", 24), ("test", 24)), seed: int = 0) -> Path:
     """A PneumoniaMNIST-shaped file whose pneumonia images are brighter, so a model can learn something."""
     rng = np.random.default_rng(seed)

@@ -41,8 +41,14 @@ def test_card_metrics_are_what_the_committed_predictions_give(folder):
     counts = checkpoint.predictions.groupby(["split", "label"]).size().to_dict()
     assert counts == {("test", 0): 234, ("test", 1): 390, ("val", 0): 135, ("val", 1): 389}
     as_json = lambda metrics: json.dumps(dataclasses.asdict(metrics), sort_keys=True)  # noqa: E731  (nan equals nan)
+    # Exact: thresholds, counts and bootstrap percentiles come from sorting and counting the committed values, no BLAS.
     assert as_json(summarise(checkpoint.predictions)) == as_json(checkpoint.card.metrics)
-    assert fit_recalibration(checkpoint.predictions) == checkpoint.card.calibration
+    refitted, recorded = fit_recalibration(checkpoint.predictions), checkpoint.card.calibration
+    assert dataclasses.replace(refitted, slope=recorded.slope, intercept=recorded.intercept) == recorded
+    # The temperature is an optimiser's answer over BLAS sums: another machine's last digits differ (the tenth digit was
+    # seen), and the bounded search itself stops within 1e-5 of log T. 1e-4 relative moves no shown probability's 3rd decimal.
+    assert refitted.slope == pytest.approx(recorded.slope, rel=1e-4)
+    assert refitted.intercept == pytest.approx(recorded.intercept, abs=1e-4)
 
 
 @needs_real_data

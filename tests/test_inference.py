@@ -13,7 +13,7 @@ from core.evaluation import split_arrays
 from core.inference import gradcam, image_batch, load_model, read
 from core.registry import spec
 from core.assets import load_test_images
-from tests.conftest import committed_model
+from tests.conftest import committed_model, served_model
 
 MODELS = ["cnn", "resnet18", "cnn_noflip_x5", "resnet18_28_framing"]
 DISTINCT = MODELS[1:]  # each architecture once: the CNN ensemble runs the CNN
@@ -73,11 +73,14 @@ def test_a_reading_leaves_the_shared_model_untouched(checkpoint):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+@pytest.mark.parametrize("path", ["torch", "served"])
 @pytest.mark.parametrize("name", DISTINCT)
-def test_threads_on_one_model_get_exactly_the_single_thread_result(name):
+def test_threads_on_one_model_get_exactly_the_single_thread_result(name, path):
     """8 threads at once over 4 images (two starting at each) on the same model object, as Streamlit sessions share a
-    cached model (the hook-based Grad-CAM this replaced gave wrong heatmaps and exceptions, and crashed ResNet-18)."""
-    model = committed_model(name)
+    cached model (the hook-based Grad-CAM this replaced gave wrong heatmaps and exceptions, and crashed ResNet-18);
+    through torch and through the app's ONNX Runtime path. Bit for bit: every session must see what one alone sees."""
+    read = globals()["read"] if path == "torch" else lambda model, image, threshold: model.read(image, threshold)
+    model = committed_model(name) if path == "torch" else served_model(name)
     indices = list(range(0, 600, 150))
     thresholds = {i: 0.3 + 0.1 * k for k, i in enumerate(indices)}
     expected = {i: read(model, IMAGES[i], thresholds[i]) for i in indices}

@@ -60,13 +60,16 @@ def colour(name: str) -> str:
 
 @st.cache_resource(show_spinner="Loading the model…")
 def _model(name: str):
-    from core.inference import load_model  # torch is imported here, not at start-up
+    from core.inference import load_model  # torch and ONNX Runtime are imported here, not at start-up
+    from core.serving import serve, use_serving_threads
 
-    return load_model(_checkpoints()[name])
+    use_serving_threads()
+    return serve(load_model(_checkpoints()[name]))
 
 
 def model(name: str):
-    """The model, loaded once per process and shared read-only; None (after an error message) if its weights fail."""
+    """The model as the app serves it (core.serving), loaded once per process and shared read-only; None (after an
+    error message) if its weights fail."""
     try:
         return _model(name)
     except CheckpointError as error:
