@@ -18,16 +18,20 @@ from core.local_evaluation import LabelsError, read_labels, read_set, results, s
 
 
 def committed():
-    """Every usable committed model: name -> (card, model, test labels and probabilities)."""
+    """Every usable committed model: name -> (card, the model as the app serves it, test labels and probabilities)."""
+    import torch
+
     from core.checkpoints import CheckpointError, open_checkpoint, require_complete, trained_models
     from core.evaluation import split_arrays
     from core.inference import load_model
+    from core.serving import serve
 
     loaded = {}
     for name, folder in trained_models().items():
         try:
             checkpoint = require_complete(open_checkpoint(folder, expected_name=name))
-            loaded[name] = (checkpoint.card, load_model(checkpoint), split_arrays(checkpoint.predictions, "test"))
+            served = serve(load_model(checkpoint), threads=torch.get_num_threads())  # as the app reads, with every core
+            loaded[name] = (checkpoint.card, served, split_arrays(checkpoint.predictions, "test"))
         except CheckpointError as error:
             print(f"{name} left out: {error}", file=sys.stderr)
     return loaded

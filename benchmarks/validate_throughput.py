@@ -74,9 +74,11 @@ def main() -> None:
     from core.inference import load_model
     from core.local_evaluation import read_set
     from core.ood import Neighbourhood
+    from core.serving import serve
 
     wanted = [n for n in args.models.split(",") if n] or list(trained_models())
-    models = {n: load_model(require_complete(open_checkpoint(f))) for n, f in trained_models().items() if n in wanted}
+    models = {n: serve(load_model(require_complete(open_checkpoint(f))), threads=torch.get_num_threads())
+              for n, f in trained_models().items() if n in wanted}
     neighbourhood = Neighbourhood.load()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "set.zip"

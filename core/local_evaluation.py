@@ -35,7 +35,7 @@ PLANNING = {"sensitivity": 0.90, "specificity": 0.85}  # the values the sample-s
 CALIBRATION_MINIMUM = 100  # cases of each class before calibration-in-the-large and slope mean anything
 SITE_SEED = 0
 THUMBNAIL_SIDE = 64
-BATCH = 32  # images per forward pass: ResNet-18 reads 224×224 inside, so 32 keeps its activations to a few hundred MB
+BATCH = 32  # images per pass: ResNet-18 reads 224×224 inside, so 32 keeps its activations to a few hundred MB
 
 
 class LabelsError(ValueError):
@@ -129,9 +129,8 @@ def read_set(files: FileSet, neighbourhood, models: Mapping, labels: Mapping[str
 
 
 def model_logits(cases, models: Mapping, progress: Callable[[str, int, int], None]) -> dict[str, np.ndarray]:
-    """Each model's fp32 logit (as float64) per case, nan where the gate refused: the 28×28 images read in batches."""
-    from core.inference import predict_logits  # torch only here
-
+    """Each served model's (core.serving) fp32 logit, as float64, per case, nan where the gate refused: the 28×28
+    images read in batches, as a single upload's reading computes its logit."""
     read = [i for i, case in enumerate(cases) if case.image is not None]
     images = np.stack([cases[i].image for i in read]) if read else np.empty((0, 28, 28), np.uint8)
     logits = {}
@@ -139,7 +138,7 @@ def model_logits(cases, models: Mapping, progress: Callable[[str, int, int], Non
         values = np.full(len(cases), np.nan)
         parts = []
         for start in range(0, len(images), BATCH):
-            parts.append(predict_logits(model, images[start:start + BATCH], batch_size=BATCH).numpy().astype(np.float64))
+            parts.append(model.logits(images[start:start + BATCH]).astype(np.float64))
             progress(name, min(start + BATCH, len(images)), len(images))
         values[read] = np.concatenate(parts) if parts else []
         logits[name] = values

@@ -170,10 +170,10 @@ def fixture_zip() -> bytes:
 def committed():
     from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
     from core.evaluation import split_arrays
-    from tests.conftest import committed_model
+    from tests.conftest import served_model
 
     checkpoints = {name: open_checkpoint(CHECKPOINTS_DIR / name) for name in trained_models()}
-    return ({n: committed_model(n) for n in checkpoints}, {n: c.card for n, c in checkpoints.items()},
+    return ({n: served_model(n) for n in checkpoints}, {n: c.card for n, c in checkpoints.items()},
             {n: split_arrays(c.predictions, "test") for n, c in checkpoints.items()})
 
 
@@ -181,7 +181,6 @@ def committed():
 def test_the_batched_run_equals_each_file_read_through_the_single_upload_path(fixture_zip, committed):
     from core.gate import check
     from core.imaging import decode, to_dataset_image
-    from core.inference import read
     from core.metrics import metrics_at
     from core.ood import Neighbourhood
 
@@ -198,7 +197,7 @@ def test_the_batched_run_equals_each_file_read_through_the_single_upload_path(fi
             assert check(decoded, image, neighbourhood).outcome == case.outcome and np.array_equal(image, case.image)
             labels.append(1 if info.filename.startswith("PNEUMONIA/") else 0)
             for name, model in models.items():
-                direct[name].append(read(model, image, cards[name].opening_threshold).probability)
+                direct[name].append(model.read(image, cards[name].opening_threshold).probability)  # as the Predict page reads
     assert [c.label for c in run.cases] == labels and len(labels) == 30
     for name in models:
         batched = 1 / (1 + np.exp(-run.logits[name]))
