@@ -11,6 +11,7 @@ PAGES = {  # file in pages/ -> page
     "threshold_explorer.py": st.Page("pages/threshold_explorer.py", title="Threshold explorer", icon=":material/tune:"),
     "comparison.py": st.Page("pages/comparison.py", title="Compare models", icon=":material/compare:"),
     "predict.py": st.Page("pages/predict.py", title="Predict an X-ray", icon=":material/upload_file:"),
+    "evaluate.py": st.Page("pages/evaluate.py", title="Evaluate on your X-rays", icon=":material/folder_zip:"),
     "case_gallery.py": st.Page("pages/case_gallery.py", title="Case gallery", icon=":material/grid_view:"),
     "robustness.py": st.Page("pages/robustness.py", title="Does it hold up?", icon=":material/crop_free:"),
     "heatmap_trust.py": st.Page("pages/heatmap_trust.py", title="Can I trust the heatmap?", icon=":material/visibility:"),

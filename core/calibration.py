@@ -92,6 +92,20 @@ def fit_platt(labels, logits) -> Recalibration:
     return Recalibration("platt", float(model.coef_[0, 0]), float(model.intercept_[0]))
 
 
+def intercept_and_slope(labels, probabilities) -> tuple[float, float]:
+    """Calibration-in-the-large and the calibration slope (Cox 1958; Van Calster et al. 2016): a in
+    logit P(pneumonia) = a + logit(p) (0: right on average; above 0, too low), and b in a' + b·logit(p) (1: as confident
+    as it should be; below 1, too confident). Needs both classes."""
+    from scipy.optimize import brentq
+
+    labels = np.asarray(labels, float)
+    p = np.clip(np.asarray(probabilities, float), 1e-12, 1 - 1e-12)
+    linear = np.log(p / (1 - p))
+    # the intercept with the slope fixed at 1 makes the mean predicted probability equal the observed share
+    in_the_large = brentq(lambda a: float(np.sum(labels - expit(a + linear))), -50, 50, xtol=1e-12)
+    return float(in_the_large), fit_platt(labels, linear).slope
+
+
 def cross_validated(labels, logits, fit, folds: int = FOLDS, seed: int = 0) -> dict[str, float]:
     """Log-loss and ECE of a recalibration fitted on k-1 folds of one split and scored on the held-out fold."""
     from sklearn.model_selection import StratifiedKFold

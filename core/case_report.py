@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import cv2
 import numpy as np
+import pandas as pd
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
 
@@ -154,3 +155,34 @@ def png(report: CaseReport, scale: int = 2) -> bytes:
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def summary_pdf(title: str, sections: list[tuple[str, list[str]]], tables: list[tuple[str, pd.DataFrame]] = ()) -> bytes:
+    """A set's summary as a PDF: the title and disclaimer, then headed sections of sentences and small tables."""
+    document = FPDF(orientation="landscape", unit="mm", format="A4")
+    document.set_title(_latin1(title))
+    document.set_creator("Pneumonia X-ray Explorer")
+    document.add_page()
+    document.set_font("Helvetica", "B", 16)
+    document.cell(0, 10, _latin1(title), new_x="LMARGIN", new_y="NEXT")
+    document.set_font("Helvetica", size=9)
+    document.multi_cell(0, 5, _latin1(DISCLAIMER), new_x="LMARGIN", new_y="NEXT")
+    document.cell(0, 5, f"Created: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", new_x="LMARGIN", new_y="NEXT")
+    for heading, lines in sections:
+        document.ln(2)
+        document.set_font("Helvetica", "B", 12)
+        document.multi_cell(0, 6, _latin1(heading), new_x="LMARGIN", new_y="NEXT")
+        document.set_font("Helvetica", size=10)
+        for line in lines:
+            document.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    for heading, table in tables:
+        document.ln(2)
+        document.set_font("Helvetica", "B", 11)
+        document.multi_cell(0, 6, _latin1(heading), new_x="LMARGIN", new_y="NEXT")
+        document.set_font("Helvetica", size=8)
+        with document.table(text_align="LEFT") as drawn:
+            for row in [[table.index.name or ""] + list(table.columns)] + [[index] + list(values) for index, values in zip(table.index, table.values)]:
+                cells = drawn.row()
+                for value in row:
+                    cells.cell(_latin1(str(value)))
+    return bytes(document.output())

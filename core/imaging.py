@@ -22,6 +22,7 @@ MIN_SIDE = DATASET_SIZE  # the models read 28×28: anything smaller would have t
 MAX_PIXELS = 36_000_000  # 6000×6000: above any radiograph detector (43 cm at 0.1 mm is 4300 px), below a bomb
 WORKING_SIDE = 2048  # long side kept after decoding: ample for the 28×28 input, the display and the report
 MAX_BITS = 16
+MAX_FILE_MB = 25  # one file's size; .streamlit/config.toml's server.maxUploadSize holds the same (a test checks)
 RASTER_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "DIB": "BMP", "WEBP": "WebP", "GIF": "GIF"}
 UNREADABLE = ("This file is not an image the app can read. It reads PNG, JPEG, TIFF, BMP, WebP, GIF and DICOM; "
               "please upload a chest X-ray in one of those.")

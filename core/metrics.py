@@ -197,6 +197,29 @@ def paired_bootstrap_differences(labels, scores_a, scores_b, threshold_a: float,
     return result
 
 
+def wilson_interval(successes, trials, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion (Wilson 1927): stays inside [0, 1] and honest at 0 or n successes,
+    where the normal approximation collapses. (nan, nan) for no trials."""
+    from scipy.stats import norm
+
+    if trials == 0:
+        return float("nan"), float("nan")
+    z = float(norm.ppf(1 - (1 - level) / 2))
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z / (1 + z * z / trials) * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def cases_for_precision(proportion: float, half_width: float, level: float = 0.95) -> int:
+    """Cases of the relevant class needed to estimate a sensitivity or specificity near `proportion` to within
+    ±half_width (Buderer 1996: z² p(1 − p) / d², rounded up)."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(1 - (1 - level) / 2))
+    return int(np.ceil(z * z * proportion * (1 - proportion) / half_width ** 2 - 1e-9))
+
+
 def predictive_values(sensitivity, specificity, prevalence) -> tuple[float, float]:
     """PPV and NPV (Bayes) for a population with the given prevalence of pneumonia."""
     true_pos, false_pos = sensitivity * prevalence, (1 - specificity) * (1 - prevalence)

@@ -15,11 +15,13 @@ from local_server import CHROMIUM, CHROMIUM_ARGS, REPO, running_app
 
 OUT = REPO / "docs" / "screenshots"
 DEFAULT_XRAY = REPO.parent / "shared" / "fixtures" / "cxr" / "kermany_person1951_bacteria_4882.jpeg"
+DEFAULT_SET = REPO.parent / "shared" / "fixtures" / "resized-224"  # NORMAL/ and PNEUMONIA/: every fifth file is uploaded
 PAGES = {  # url path: (file name, text that appears once the page has rendered)
     "": ("overview", "Examples from the test split"),
     "threshold_explorer": ("threshold_explorer", "Metrics against threshold"),
     "comparison": ("comparison", "Where the models disagree"),
     "predict": ("predict", "Grad-CAM: where"),
+    "evaluate": ("evaluate", "Every file"),
     "case_gallery": ("case_gallery", "Grad-CAM for"),
     "robustness": ("robustness", "under each change"),
     "calibration": ("calibration", "What a different prevalence does"),
@@ -27,6 +29,18 @@ PAGES = {  # url path: (file name, text that appears once the page has rendered)
     "model_card": ("model_card", "TRIPOD+AI items"),
 }
 DEVICES = {"desktop": {"viewport": {"width": 1440, "height": 1000}}, "phone": "iPhone 13"}  # a phone's user agent too: Streamlit adapts to it
+
+
+def zipped_set(folder: Path) -> bytes:
+    """Every fifth X-ray of a labelled folder, zipped in memory."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))[::5]:
+            archive.writestr(path.relative_to(folder).as_posix(), path.read_bytes())
+    return buffer.getvalue()
 
 
 def shoot(page, url: str, path: str, file_name: str, ready_text: str, xray: Path, out: Path) -> None:
@@ -37,7 +51,12 @@ def shoot(page, url: str, path: str, file_name: str, ready_text: str, xray: Path
             page.locator('input[type="file"]').set_input_files(str(xray))
         else:
             page.get_by_text("Sample from the test split", exact=True).click()
-    page.get_by_text(ready_text).first.wait_for(timeout=120_000)
+    if path == "evaluate":
+        page.get_by_role("heading", name="Evaluate on your X-rays").wait_for(timeout=120_000)
+        page.locator('input[type="file"]').first.set_input_files(
+            {"name": "labelled-set.zip", "mimeType": "application/zip", "buffer": zipped_set(DEFAULT_SET)})
+        page.get_by_role("button", name="Evaluate").click()
+    page.get_by_text(ready_text).first.wait_for(timeout=300_000)
     page.wait_for_timeout(2500)  # let plotly finish drawing
     # Streamlit scrolls inside its main container, so grow the window to the content instead
     content = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")

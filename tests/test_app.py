@@ -25,7 +25,7 @@ from core.registry import REGISTRY, spec
 from tests.conftest import FIXTURES, REPO, committed_model
 from ui import routing, state, widgets
 
-PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/case_gallery.py",
+PAGES = ["pages/overview.py", "pages/threshold_explorer.py", "pages/comparison.py", "pages/predict.py", "pages/evaluate.py", "pages/case_gallery.py",
          "pages/robustness.py", "pages/heatmap_trust.py", "pages/calibration.py", "pages/decision_curve.py", "pages/model_card.py"]
 MODELS = list(trained_models(CHECKPOINTS_DIR))
 
@@ -405,6 +405,7 @@ SHARED_VALUES = {  # page -> widget key -> a value a user could have chosen that
     "robustness.py": lambda: {"robustness_model": MODELS[-1], "robustness_split": "val"},
     "model_card.py": lambda: {"card_model": MODELS[-1]},
     "heatmap_trust.py": lambda: {"trust_model": MODELS[-1]},
+    "evaluate.py": lambda: {"evaluate_kind": state.EVALUATE_KINDS[1], "evaluate_site": True},
 }
 
 

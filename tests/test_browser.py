@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint
+from core.checkpoints import CHECKPOINTS_DIR, open_checkpoint, trained_models
 from core.evaluation import split_arrays
 from core.metrics import counts_at
 from local_server import CHROMIUM, CHROMIUM_ARGS, running_app
@@ -119,9 +119,31 @@ def test_a_phi_bearing_dicom_uploads_and_its_case_report_pdf_names_no_one(app_ur
         assert identifier.encode() not in data, identifier
 
 
+def test_a_zip_of_labelled_xrays_uploads_and_every_model_is_evaluated(app_url, chromium):
+    import zipfile
+
+    from tests.uploads import encoded, xray
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as made:
+        for index in range(6):
+            made.writestr(f"{'PNEUMONIA' if index % 2 else 'NORMAL'}/{index}.png", encoded(xray(index, 256)))
+    page = chromium[1].new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{app_url}/evaluate")
+    page.get_by_role("heading", name="Evaluate on your X-rays").wait_for(timeout=90_000)
+    page.locator('input[type="file"]').first.set_input_files(
+        {"name": "my-set.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()})
+    page.get_by_role("button", name="Evaluate").click()
+    page.get_by_role("heading", name="Every file").wait_for(timeout=180_000)
+    text = page.get_by_test_id("stMain").inner_text()
+    page.close()
+    assert "6 files, 6 labelled." in text and "Too few to say: 3 pneumonias and 3 normals" in text
+    assert text.count("TP / FP / TN / FN") == len(trained_models())  # one table per model
+
+
 PAGES = {  # navigation link -> the page's title
     "Overview": "Pneumonia X-ray Explorer", "Threshold explorer": "Threshold explorer", "Compare models": "Compare models",
-    "Predict an X-ray": "Predict an X-ray", "Case gallery": "Case gallery", "Does it hold up?": "Does it hold up?",
+    "Predict an X-ray": "Predict an X-ray", "Evaluate on your X-rays": "Evaluate on your X-rays", "Case gallery": "Case gallery", "Does it hold up?": "Does it hold up?",
     "Can I trust the heatmap?": "Can I trust the heatmap?",
     "Calibration": "Can I trust the number?", "Decision curve": "Better than treating everyone, or no one?", "Model card": "Model card",
 }

@@ -14,6 +14,7 @@ SPLIT_LABELS = {"test": "Test", "val": "Validation"}
 RAW_KEY = "show_raw_scores"
 PREDICT_SOURCES = ("Upload an X-ray", "Sample from the test split")
 CALIBRATION_SCALES = ("Calibrated", "Raw model score")
+EVALUATE_KINDS = ("A zip, or X-ray files", "A folder")
 RESTORED = "_url_restored"
 
 
@@ -86,6 +87,7 @@ SHAREABLE: dict[str, dict[str, Shared]] = {  # page file -> URL parameter -> wid
     "robustness.py": {"model": Shared("robustness_model", _model), "split": Shared("robustness_split", _SPLIT)},
     "model_card.py": {"model": Shared("card_model", _model)},
     "heatmap_trust.py": {"model": Shared("trust_model", _model)},
+    "evaluate.py": {"upload": Shared("evaluate_kind", _one_of(*EVALUATE_KINDS)), "site": Shared("evaluate_site", _flag)},
 }
 
 
