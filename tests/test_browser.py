@@ -135,6 +135,9 @@ def test_a_zip_of_labelled_xrays_uploads_and_every_model_is_evaluated(app_url, c
         {"name": "my-set.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()})
     page.get_by_role("button", name="Evaluate").click()
     page.get_by_role("heading", name="Every file").wait_for(timeout=180_000)
+    # one figures table per model, drawn as the run's results stream in (on a busy machine, after the heading)
+    page.wait_for_function(f"document.querySelector('[data-testid=\"stMain\"]').innerText.split('TP / FP / TN / FN').length - 1 "
+                           f"== {len(trained_models())}", timeout=120_000, polling=200)
     text = page.get_by_test_id("stMain").inner_text()
     page.close()
     assert "6 files, 6 labelled." in text and "Too few to say: 3 pneumonias and 3 normals" in text
