@@ -131,7 +131,7 @@ for name, one in checks.items():
     own = " (its own seven readings of the 28×28, which it averages)" if models[name].averages_framings else ""
     sentence = f"**{resources.display_name(name)}**{own}: {framing_sentence(one, check_labels)}"
     (st.success if one.holds else st.warning)(sentence, icon=":material/check_circle:" if one.holds else ":material/warning:")
-if len(checks) < len(models):
+if any(name not in recommended for name in models):  # drawn on every run, or Streamlit forgets its value
     st.toggle("Also check the report's models", key="predict_check_baselines",
               help="Off by default: the report's models are known to change with framing (Does it hold up?), and checking "
                    "ResNet-18 at 224 px costs seven more 224×224 readings, several times all the other readings together.")

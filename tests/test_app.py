@@ -576,6 +576,8 @@ def test_the_paediatric_fixtures_are_accepted_read_as_core_reads_them_and_framin
     baselines = [m for m in MODELS if spec(m).report_baseline]
     assert not any(e.value.startswith(f"**{spec(m).display_name}**") for m in baselines for e in [*app.success, *app.warning])
     app.toggle(key="predict_check_baselines").set_value(True).run()  # the report's models are checked on request
+    app.slider(key="cam_opacity").set_value(0.5).run()  # the request survives a rerun (the toggle stays drawn)
+    app.run()
     for model, check in _torch_framing_checks(decode(data).grey, image).items():
         shown = [e for e in [*app.success, *app.warning] if e.value.startswith(f"**{spec(model).display_name}**")]
         assert len(shown) == 1, model
